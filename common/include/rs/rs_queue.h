@@ -265,7 +265,7 @@ size_t rs_qmsg_header_cnt(const rs_qmsg_t *msg);
 const rs_queue_header_t *rs_qmsg_header_at(const rs_qmsg_t *msg, size_t idx);
 /**
  * @brief Finds the LAST header named @p name.
- * @returns RS_OK with *valuep/*sizep set, or RS_ERR_NOT_FOUND.
+ * @returns RS_OK with *valuep and *sizep set, or RS_ERR_NOT_FOUND.
  */
 rs_err_t rs_qmsg_header_get(const rs_qmsg_t *msg, const char *name,
 			    const void **valuep, size_t *sizep);
