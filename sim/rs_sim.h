@@ -19,6 +19,7 @@ typedef struct rs_sim_s rs_sim_t;
 typedef enum {
 	RS_SIM_RG_SERVE = 0, /**< ring groups answered (GA until 2026-07-31) */
 	RS_SIM_RG_RETIRED = 1, /**< 404 on every /ring-groups path (retired) */
+	RS_SIM_RG_AUTO = 2, /**< serve before 2026-07-31, retired from then */
 } rs_sim_rg_mode_t;
 
 /** Simulator settings (plain value struct; rs_sim_conf_init fills defaults). */

@@ -448,6 +448,12 @@ const char *sim_req_header(const sim_req_t *req, const char *name);
 static inline const char *sim_req_arg(const sim_req_t *req, const char *name) {
 	return sim_kv_get(&req->args, name);
 }
+/**
+ * @brief Decodes "Authorization: Basic base64(id:secret)".
+ * @returns true with *id and *secret allocated (caller wipes the secret
+ *          and rs_free()s both), false when absent or malformed.
+ */
+bool sim_req_basic_auth(const sim_req_t *req, char **id, char **secret);
 /** @returns the body parsed as JSON (caller cJSON_Delete()s) or NULL. */
 cJSON *sim_req_json(const sim_req_t *req);
 /** @brief Marks the request as a cross-tenant attempt (ledger + stats). */
@@ -537,6 +543,8 @@ extern const sim_module_t sim_module_graph;  /* sim_graph.c (simgraph) */
  *        resp.  Sub-requests must not be $batch themselves (depth guard).
  */
 void sim_dispatch(rs_sim_t *sim, sim_req_t *req, sim_resp_t *resp);
+/* @locks the caller must NOT hold any tenant lock while calling
+ * sim_dispatch() (the sub-request's handler takes it). */
 
 /**
  * @brief Builds a request.
@@ -615,6 +623,13 @@ bool sim_graph_throttle(sim_req_t *req, sim_resp_t *resp, int cost,
  */
 int64_t sim_throttle_charge(sim_tenant_t *tn, int cost, bool write,
 			    const char **scope_out);
+
+/**
+ * @brief Charges cost against any bucket of tn (e.g. &tn->td_rate) under
+ *        tn->thr_lock.  A bucket with capacity 0 never throttles.
+ * @returns 0 when allowed, else microseconds until it would be.
+ */
+int64_t sim_bucket_charge(sim_tenant_t *tn, sim_bucket_t *b, double cost);
 
 /** @brief Formats a Retry-After value from microseconds: whole seconds when
  *         exact, else up to 3 decimals ("2.128"), never below 0.001. */
