@@ -1,0 +1,316 @@
+/*
+ * 0102-sim-control.c - the simulator's control API (/_sim): tenants and
+ * state documents, ledger (every request, secrets redacted, bounded ring),
+ * stats, scripted faults (N x 429 with fractional Retry-After, 5xx bursts,
+ * malformed bodies, dropped connections, hangs, latency; per tenant),
+ * deterministic churn, reset, and cross-tenant attempts counted.
+ */
+#include "rs/rs_base.h"
+#include "rs_test.h"
+#include "sim_it.h"
+
+static void ctl(rs_sim_t *sim, const char *method, const char *path,
+		const char *body, long want, it_resp_t *out) {
+	char url[512];
+	it_resp_t r;
+	rs_snprintf(url, sizeof(url), "%s%s", rs_sim_base_url(sim), path);
+	it_http(&r, method, url, NULL, body, NULL, 0);
+	TEST_ASSERT(r.status == want, "%s %s: want %ld got %ld: %s", method,
+		    path, want, r.status, r.body);
+	if (out)
+		*out = r;
+	else
+		it_resp_free(&r);
+}
+
+static cJSON *tenant_state(cJSON *state, const char *tid) {
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(state, "tenants"), tid);
+}
+
+int main(void) {
+	rs_sim_conf_t conf;
+	rs_sim_t *sim, *simb;
+	cJSON *troot, *t1, *t2root, *t2, *j, *arr, *e;
+	char *tok, *tok2, *s, *s0, *sa, *sb, path[512], hb[64];
+	it_resp_t r;
+	int i;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rs_sim_conf_init(&conf);
+	conf.ledger_size = 50;
+	sim = it_sim_start(&conf, "tenants=2,users=40,queues=4,seed=11");
+	t1 = it_tenant(sim, "t001", &troot);
+	t2 = it_tenant(sim, "t002", &t2root);
+	tok = it_td_token(sim, t1, NULL);
+	tok2 = it_td_token(sim, t2, NULL);
+
+	SUB_TEST("GET /_sim/tenants: credentials and mapping");
+	ctl(sim, "GET", "/_sim/tenants", NULL, 200, &r);
+	j = it_json(&r);
+	TEST_ASSERT(cJSON_GetArraySize(j) == 2, "two tenants");
+	e = cJSON_GetArrayItem(j, 0);
+	TEST_ASSERT(it_jstr(e, "id") && it_jstr(e, "entra_tenant_id") &&
+			    it_jstr(e, "graph_client_id") &&
+			    it_jstr(e, "talkdesk_client_id") &&
+			    it_jstr(e, "talkdesk_client_secret"),
+		    "fields");
+	TEST_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(e, "mapping")) == 2,
+		    "mapping: one group per queue");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+
+	SUB_TEST("GET /_sim/state: shape, and mapping groups exist");
+	ctl(sim, "GET", "/_sim/state?tenant=t001", NULL, 200, &r);
+	j = it_json(&r);
+	e = tenant_state(j, "t001");
+	TEST_ASSERT(e && !tenant_state(j, "t002"), "only t001");
+	arr = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "entra"), "users");
+	TEST_ASSERT(cJSON_GetArraySize(arr) == 20, "20 entra users");
+	TEST_ASSERT(it_jstr(cJSON_GetArrayItem(arr, 0), "userPrincipalName"),
+		    "upn");
+	arr = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "entra"), "groups");
+	TEST_ASSERT(cJSON_IsArray(cJSON_GetObjectItem(
+			    cJSON_GetArrayItem(arr, 0), "members")) &&
+			    cJSON_IsArray(cJSON_GetObjectItem(
+				    cJSON_GetArrayItem(arr, 0), "owners")),
+		    "members/owners");
+	arr = cJSON_GetObjectItem(cJSON_GetObjectItem(e, "talkdesk"), "queues");
+	TEST_ASSERT(cJSON_GetArraySize(arr) == 2 &&
+			    cJSON_IsArray(cJSON_GetObjectItem(
+				    cJSON_GetArrayItem(arr, 0), "users")),
+		    "queues with users");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+	ctl(sim, "GET", "/_sim/state?tenant=nosuch", NULL, 404, NULL);
+
+	SUB_TEST("ledger: secrets redacted, authorization scheme only");
+	it_get(&r, sim, tok,
+	       "/talkdesk/users?client_secret=hunter2&per_page=2&access_token=xyz");
+	it_resp_free(&r);
+	ctl(sim, "GET", "/_sim/ledger", NULL, 200, &r);
+	TEST_ASSERT(!strstr(r.body, "hunter2") && !strstr(r.body, "xyz") &&
+			    !strstr(r.body, tok),
+		    "a secret leaked into the ledger: %s", r.body);
+	TEST_ASSERT(strstr(r.body, "client_secret=REDACTED") &&
+			    strstr(r.body, "per_page=2"),
+		    "query recorded with redaction");
+	TEST_ASSERT(strstr(r.body, "\"authorization\":\"Bearer ***\""),
+		    "auth scheme recorded");
+	j = it_json(&r);
+	e = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "requests"),
+			       cJSON_GetArraySize(cJSON_GetObjectItem(
+				       j, "requests")) -
+				       1);
+	TEST_ASSERT(!strcmp(it_jstr(e, "method"), "GET") &&
+			    !strcmp(it_jstr(e, "path"), "/talkdesk/users") &&
+			    it_jnum(e, "status") == 200 &&
+			    !strcmp(it_jstr(e, "tenant"), "t001") &&
+			    it_jstr(e, "time") && it_jnum(e, "latency_ms") >= 0,
+		    "entry fields");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+
+	SUB_TEST("ledger is a bounded ring (ledger_size 50)");
+	for (i = 0; i < 60; i++) {
+		it_get(&r, sim, tok, "/talkdesk/users?per_page=1");
+		it_resp_free(&r);
+	}
+	ctl(sim, "GET", "/_sim/ledger", NULL, 200, &r);
+	j = it_json(&r);
+	TEST_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "requests")) ==
+				50 &&
+			    it_jnum(j, "total") >= 60,
+		    "ring keeps the last 50");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+
+	SUB_TEST("stats: per endpoint and status");
+	ctl(sim, "GET", "/_sim/stats", NULL, 200, &r);
+	j = it_json(&r);
+	e = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "endpoints"),
+				"talkdesk.users.list");
+	TEST_ASSERT(e && it_jnum(e, "200") >= 61, "users.list 200 count");
+	TEST_ASSERT(it_jnum(j, "requests") >= 61, "requests");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+
+	SUB_TEST("faults: 2 x 429 with Retry-After (fractional), then OK");
+	ctl(sim, "POST", "/_sim/faults",
+	    "{\"tenant\":\"t001\",\"path\":\"/talkdesk/users*\",\"errors\":["
+	    "{\"status\":429,\"retry_after\":\"1.5\"},"
+	    "{\"status\":429,\"retry_after\":0.25}]}",
+	    200, NULL);
+	/* Tenant 2 is not affected by t001's rule. */
+	it_get(&r, sim, tok2, "/talkdesk/users?per_page=1");
+	TEST_ASSERT(r.status == 200, "t002 unaffected: %ld", r.status);
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users?per_page=1");
+	TEST_ASSERT(r.status == 429 && strstr(r.body, "\"0012001\""),
+		    "first 429: %ld %s", r.status, r.body);
+	TEST_ASSERT(it_header(&r, "Retry-After", hb, sizeof(hb)) &&
+			    !strcmp(hb, "1.5"),
+		    "Retry-After 1.5");
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users?per_page=1");
+	TEST_ASSERT(r.status == 429 &&
+			    it_header(&r, "Retry-After", hb, sizeof(hb)) &&
+			    !strcmp(hb, "0.25"),
+		    "second 429 Retry-After 0.25");
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users?per_page=1");
+	TEST_ASSERT(r.status == 200, "third OK: %ld", r.status);
+	it_resp_free(&r);
+	e = it_ledger_last(sim, "/talkdesk/users", &j);
+	TEST_ASSERT(e && !it_jstr(e, "fault"), "last has no fault");
+	cJSON_Delete(j);
+
+	SUB_TEST("faults: 5xx burst");
+	ctl(sim, "POST", "/_sim/faults",
+	    "{\"path\":\"/talkdesk/ccaas/*\",\"status\":503,\"count\":2,"
+	    "\"retry_after\":\"2\"}",
+	    200, NULL);
+	for (i = 0; i < 3; i++) {
+		it_get(&r, sim, tok, "/talkdesk/ccaas/queues");
+		TEST_ASSERT(r.status == (i < 2 ? 503 : 200), "call %d: %ld", i,
+			    r.status);
+		if (i < 2)
+			TEST_ASSERT(strstr(r.body, "Load Shedding"),
+				    "load shedding body");
+		it_resp_free(&r);
+	}
+
+	SUB_TEST("faults: malformed body");
+	ctl(sim, "POST", "/_sim/faults",
+	    "{\"path\":\"/talkdesk/users\",\"kind\":\"malformed\"}", 200, NULL);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.status == 200, "status kept");
+	j = cJSON_Parse(r.body);
+	TEST_ASSERT(!j, "body must not parse: %s", r.body);
+	it_resp_free(&r);
+
+	SUB_TEST("faults: dropped connection and hang");
+	ctl(sim, "POST", "/_sim/faults",
+	    "[{\"path\":\"/talkdesk/users\",\"kind\":\"drop\"},"
+	    "{\"path\":\"/talkdesk/users\",\"kind\":\"hang\",\"ms\":300}]",
+	    200, NULL);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.cc != CURLE_OK && r.status == 0, "dropped: %d %ld",
+		    (int)r.cc, r.status);
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.cc != CURLE_OK && r.secs >= 0.29, "hang %.3f s",
+		    r.secs);
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.status == 200, "after the script: OK");
+	it_resp_free(&r);
+
+	SUB_TEST("faults: latency");
+	ctl(sim, "POST", "/_sim/faults",
+	    "{\"path\":\"/talkdesk/users\",\"latency\":{\"min_ms\":200,"
+	    "\"max_ms\":200},\"count\":1}",
+	    200, NULL);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.status == 200 && r.secs >= 0.19, "latency %.3f",
+		    r.secs);
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.secs < 0.19, "latency used up");
+	it_resp_free(&r);
+
+	SUB_TEST("faults: bad documents are 400, listing and clearing");
+	ctl(sim, "POST", "/_sim/faults", "{\"status\":99}", 400, NULL);
+	ctl(sim, "POST", "/_sim/faults", "not json", 400, NULL);
+	ctl(sim, "POST", "/_sim/faults", "{\"path\":\"/x\"}", 400, NULL);
+	ctl(sim, "POST", "/_sim/faults",
+	    "{\"path\":\"/talkdesk/nothing\",\"status\":500,\"count\":5}", 200,
+	    &r);
+	j = it_json(&r);
+	TEST_ASSERT(cJSON_GetArraySize(j) == 1, "one active rule");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+	ctl(sim, "DELETE", "/_sim/faults", NULL, 204, NULL);
+	ctl(sim, "GET", "/_sim/faults", NULL, 200, &r);
+	TEST_ASSERT(!strcmp(r.body, "[]"), "cleared");
+	it_resp_free(&r);
+
+	SUB_TEST("cross-tenant token use counted in stats");
+	{
+		char *st2 = rs_sim_state_json(sim, "t002");
+		cJSON *x = cJSON_Parse(st2);
+		const char *q2 = it_jstr(
+			cJSON_GetArrayItem(
+				cJSON_GetObjectItem(
+					cJSON_GetObjectItem(
+						tenant_state(x, "t002"),
+						"talkdesk"),
+					"queues"),
+				0),
+			"id");
+		rs_free(st2);
+		rs_snprintf(path, sizeof(path),
+			    "/talkdesk/ccaas/queues/%s/users", q2);
+		it_get(&r, sim, tok, path);
+		TEST_ASSERT(r.status == 404, "foreign queue: %ld", r.status);
+		it_resp_free(&r);
+		cJSON_Delete(x);
+		ctl(sim, "GET", "/_sim/stats", NULL, 200, &r);
+		j = it_json(&r);
+		TEST_ASSERT(it_jnum(j, "cross_tenant") >= 1, "counted");
+		cJSON_Delete(j);
+		it_resp_free(&r);
+	}
+
+	SUB_TEST("churn is deterministic and changes the sources");
+	s0 = rs_sim_state_json(sim, NULL);
+	simb = it_sim_start(&conf, "tenants=2,users=40,queues=4,seed=11");
+	sb = rs_sim_state_json(simb, NULL);
+	TEST_ASSERT(!strcmp(s0, sb), "same seed, same dataset");
+	rs_free(sb);
+	ctl(sim, "POST", "/_sim/churn?changes=25", NULL, 200, &r);
+	j = it_json(&r);
+	TEST_ASSERT(it_jnum(cJSON_GetObjectItem(cJSON_GetObjectItem(
+							j, "tenants"),
+						"t001"),
+			    "round") == 1,
+		    "round 1");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+	TEST_ASSERT(rs_sim_churn(simb, NULL, 25, NULL) == RS_OK, "churn b");
+	sa = rs_sim_state_json(sim, NULL);
+	sb = rs_sim_state_json(simb, NULL);
+	TEST_ASSERT(strcmp(sa, s0), "churn changed something");
+	TEST_ASSERT(!strcmp(sa, sb), "same churn on both sims");
+	rs_free(sa);
+	rs_free(sb);
+	ctl(sim, "POST", "/_sim/churn?tenant=nosuch", NULL, 404, NULL);
+	rs_sim_destroy(simb);
+
+	SUB_TEST("reset: back to the generated state, ledger and tokens gone");
+	ctl(sim, "POST", "/_sim/reset", NULL, 200, NULL);
+	s = rs_sim_state_json(sim, NULL);
+	TEST_ASSERT(!strcmp(s, s0), "state restored");
+	rs_free(s);
+	rs_free(s0);
+	ctl(sim, "GET", "/_sim/ledger", NULL, 200, &r);
+	j = it_json(&r);
+	TEST_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "requests")) == 0,
+		    "ledger cleared");
+	cJSON_Delete(j);
+	it_resp_free(&r);
+	it_get(&r, sim, tok, "/talkdesk/users");
+	TEST_ASSERT(r.status == 401, "old tokens are gone");
+	it_resp_free(&r);
+
+	SUB_TEST("unknown control path and service: 404");
+	ctl(sim, "GET", "/_sim/nope", NULL, 404, NULL);
+	ctl(sim, "GET", "/nothing/here", NULL, 404, NULL);
+
+	cJSON_Delete(troot);
+	cJSON_Delete(t2root);
+	rs_free(tok);
+	rs_free(tok2);
+	rs_sim_destroy(sim);
+	curl_global_cleanup();
+	return rs_test_finish();
+}
