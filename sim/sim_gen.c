@@ -188,20 +188,16 @@ out:
 	return err;
 }
 
-rs_err_t sim_gen_cert(sim_tenant_t *tn, char *errstr, size_t errstr_size) {
-	EVP_PKEY *pkey = NULL;
-	X509 *x = NULL;
+/* Self-signs a certificate for tn with pkey and builds its PFX. */
+static rs_err_t cert_with_key(sim_tenant_t *tn, EVP_PKEY *pkey, char *errstr,
+			      size_t errstr_size) {
+	X509 *x = X509_new();
 	X509_NAME *name;
 	char cn[128];
 	rs_err_t err = RS_ERR_CRYPTO;
 
-	/* 2048 bits: what Entra requires; only certificate tenants pay. */
-	pkey = EVP_RSA_gen(2048);
-	x = X509_new();
-	if (!pkey || !x) {
-		rs_snprintf(errstr, errstr_size, "RSA key generation failed");
+	if (!x)
 		goto out;
-	}
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x),
 			 (long)(str_hash(tn->id) & 0x7fffffff));
@@ -220,7 +216,151 @@ rs_err_t sim_gen_cert(sim_tenant_t *tn, char *errstr, size_t errstr_size) {
 	err = finish_cert(tn, pkey, x, errstr, errstr_size);
 out:
 	X509_free(x);
+	return err;
+}
+
+rs_err_t sim_gen_cert(sim_tenant_t *tn, char *errstr, size_t errstr_size) {
+	/* 2048 bits: what Entra requires; only certificate tenants pay. */
+	EVP_PKEY *pkey = EVP_RSA_gen(2048);
+	rs_err_t err;
+	if (!pkey) {
+		rs_snprintf(errstr, errstr_size, "RSA key generation failed");
+		return RS_ERR_CRYPTO;
+	}
+	err = cert_with_key(tn, pkey, errstr, errstr_size);
 	EVP_PKEY_free(pkey);
+	return err;
+}
+
+/*
+ * RSA key generation dominates start-up (≈0.3 s per 2048-bit key on a busy
+ * 2-core box), so keys are cached on disk per (seed, tenant) under
+ * $RS_SIM_KEY_CACHE or ~/.cache/rostersync/sim-keys (0600 files), and the
+ * missing ones are generated on several threads.  With a warm cache the
+ * certificates, thumbprints and PFX files are also stable across runs.
+ */
+typedef struct keyjob_s {
+	char path[1024];
+	EVP_PKEY *key;
+} keyjob_t;
+
+typedef struct keypool_s {
+	keyjob_t *jobs;
+	int n;
+	int next; /* atomic */
+} keypool_t;
+
+static void *keygen_thread(void *arg) {
+	keypool_t *kp = arg;
+	for (;;) {
+		int i = __atomic_fetch_add(&kp->next, 1, __ATOMIC_RELAXED);
+		if (i >= kp->n)
+			break;
+		if (!kp->jobs[i].key)
+			kp->jobs[i].key = EVP_RSA_gen(2048);
+	}
+	return NULL;
+}
+
+static void key_cache_dir(char *buf, size_t size) {
+	const char *env = getenv("RS_SIM_KEY_CACHE");
+	const char *home = getenv("HOME");
+	if (env && *env)
+		rs_snprintf(buf, size, "%s", env);
+	else if (home && *home)
+		rs_snprintf(buf, size, "%s/.cache/rostersync/sim-keys", home);
+	else
+		buf[0] = '\0';
+}
+
+static void mkdirs(const char *dir) {
+	char tmp[1024], *p;
+	rs_snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (p = tmp + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(tmp, 0700);
+			*p = '/';
+		}
+	}
+	mkdir(tmp, 0700);
+}
+
+static EVP_PKEY *key_load(const char *path) {
+	FILE *fp = fopen(path, "r");
+	EVP_PKEY *k;
+	if (!fp)
+		return NULL;
+	k = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	return k;
+}
+
+static void key_store(const char *path, EVP_PKEY *k) {
+	char tmp[1100];
+	int fd;
+	FILE *fp;
+	rs_snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	fp = fdopen(fd, "w");
+	if (!fp) {
+		close(fd);
+		return;
+	}
+	PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL);
+	if (fclose(fp) == 0)
+		rename(tmp, path); /* atomic: concurrent sims never see half */
+	else
+		unlink(tmp);
+}
+
+/* Creates the certificates of the tenants in tns (n of them). */
+static rs_err_t gen_certs(rs_sim_t *sim, sim_tenant_t **tns, int n,
+			  char *errstr, size_t errstr_size) {
+	keypool_t kp = {0};
+	pthread_t th[4];
+	char dir[900];
+	int i, nth = 0;
+	rs_err_t err = RS_OK;
+
+	if (!n)
+		return RS_OK;
+	key_cache_dir(dir, sizeof(dir));
+	if (dir[0])
+		mkdirs(dir);
+	kp.jobs = rs_calloc((size_t)n, sizeof(*kp.jobs));
+	kp.n = n;
+	for (i = 0; i < n; i++) {
+		if (!dir[0])
+			continue;
+		rs_snprintf(kp.jobs[i].path, sizeof(kp.jobs[i].path),
+			    "%s/%llu-%s.pem", dir,
+			    (unsigned long long)sim->gen.seed, tns[i]->id);
+		kp.jobs[i].key = key_load(kp.jobs[i].path);
+	}
+	for (i = 0; i < (int)RS_ARRAY_SIZE(th); i++)
+		if (pthread_create(&th[i], NULL, keygen_thread, &kp) == 0)
+			nth++;
+	keygen_thread(&kp); /* the caller helps too */
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < n; i++) {
+		if (!kp.jobs[i].key) {
+			rs_snprintf(errstr, errstr_size,
+				    "RSA key generation failed");
+			err = RS_ERR_CRYPTO;
+			continue;
+		}
+		if (kp.jobs[i].path[0] && access(kp.jobs[i].path, R_OK) != 0)
+			key_store(kp.jobs[i].path, kp.jobs[i].key);
+		if (!err)
+			err = cert_with_key(tns[i], kp.jobs[i].key, errstr,
+					    errstr_size);
+		EVP_PKEY_free(kp.jobs[i].key);
+	}
+	rs_free(kp.jobs);
 	return err;
 }
 
@@ -516,46 +656,51 @@ static rs_err_t write_file(const char *path, const void *data, size_t len,
 
 rs_err_t sim_gen_build(rs_sim_t *sim, const rs_sim_gen_t *gen, char *errstr,
 		       size_t errstr_size) {
-	int i;
-	rs_err_t err;
+	sim_tenant_t **all, **certs;
+	int i, n_cert = 0;
+	rs_err_t err = RS_OK;
 
 	sim->gen = *gen;
 	rs_free(sim->pfx_dir);
 	sim->pfx_dir = gen->pfx_dir ? rs_strdup(gen->pfx_dir) : NULL;
 	sim->gen.pfx_dir = sim->pfx_dir;
+	all = rs_calloc((size_t)gen->tenants, sizeof(*all));
+	certs = rs_calloc((size_t)gen->tenants, sizeof(*certs));
 	for (i = 0; i < gen->tenants; i++) {
-		sim_tenant_t *tn = gen_tenant(sim, i);
-		bool cert = gen->cert_every > 0 &&
-			    (i + 1) % gen->cert_every == 0;
-		if (cert) {
+		all[i] = gen_tenant(sim, i);
+		if (gen->cert_every > 0 && (i + 1) % gen->cert_every == 0) {
 			/* Certificate-only: no secret to fall back on. */
+			sim_tenant_t *tn = all[i];
 			rs_wipe(tn->graph_client_secret,
 				strlen(tn->graph_client_secret));
 			rs_free(tn->graph_client_secret);
 			tn->graph_client_secret = NULL;
-			err = sim_gen_cert(tn, errstr, errstr_size);
-			if (err) {
-				sim_tenant_destroy(tn);
-				return err;
-			}
-			if (sim->pfx_dir) {
-				char path[1024];
-				mkdir(sim->pfx_dir, 0700);
-				rs_snprintf(path, sizeof(path), "%s/%s.pfx",
-					    sim->pfx_dir, tn->id);
-				err = write_file(path, tn->pfx, tn->pfx_len,
-						 errstr, errstr_size);
-				if (err) {
-					sim_tenant_destroy(tn);
-					return err;
-				}
-			}
+			certs[n_cert++] = tn;
 		}
-		sim_tenants_add(sim, tn);
-		sim_tenant_wrlock(tn);
-		sim_gen_tenant_data(sim, tn, i);
-		sim_tenant_unlock(tn);
 	}
+	err = gen_certs(sim, certs, n_cert, errstr, errstr_size);
+	for (i = 0; !err && i < n_cert && sim->pfx_dir; i++) {
+		char path[1024];
+		mkdirs(sim->pfx_dir);
+		rs_snprintf(path, sizeof(path), "%s/%s.pfx", sim->pfx_dir,
+			    certs[i]->id);
+		err = write_file(path, certs[i]->pfx, certs[i]->pfx_len,
+				 errstr, errstr_size);
+	}
+	for (i = 0; i < gen->tenants; i++) {
+		if (err) {
+			sim_tenant_destroy(all[i]);
+			continue;
+		}
+		sim_tenants_add(sim, all[i]);
+		sim_tenant_wrlock(all[i]);
+		sim_gen_tenant_data(sim, all[i], i);
+		sim_tenant_unlock(all[i]);
+	}
+	rs_free(all);
+	rs_free(certs);
+	if (err)
+		return err;
 	sim->generated = true;
 	rs_free(sim->loaded_path);
 	sim->loaded_path = NULL;
