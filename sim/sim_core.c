@@ -93,6 +93,14 @@ rs_sim_t *rs_sim_new(const rs_sim_conf_t *conf, char *errstr,
 	pthread_mutex_init(&sim->led_lock, NULL);
 	pthread_mutex_init(&sim->stats_lock, NULL);
 	pthread_mutex_init(&sim->fault_lock, NULL);
+	pthread_mutex_init(&sim->delay_lock, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&sim->delay_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	sim_map_init(&sim->tn_by_id);
 	sim_map_init(&sim->tn_by_entra);
 	sim_map_init(&sim->tn_by_graph_client);
@@ -134,6 +142,9 @@ void rs_sim_destroy(rs_sim_t *sim) {
 	pthread_mutex_destroy(&sim->led_lock);
 	pthread_mutex_destroy(&sim->stats_lock);
 	pthread_mutex_destroy(&sim->fault_lock);
+	pthread_mutex_destroy(&sim->delay_lock);
+	pthread_cond_destroy(&sim->delay_cond);
+	rs_free(sim->delays);
 	rs_free(sim->pfx_dir);
 	rs_free(sim->loaded_path);
 	rs_wipe(sim->tok_key, sizeof(sim->tok_key));
@@ -718,8 +729,12 @@ static void dispatch_locked(rs_sim_t *sim, sim_req_t *req, sim_resp_t *resp) {
 	/* Faults: scripted steps and latency, matched on tenant + path. */
 	have_step = sim_faults_take(sim, tenant, req->method, req->url,
 				    &latency_ms, &step);
-	if (latency_ms > 0)
+	/* Wire requests get their latency from the wire layer after the
+	 * handler (suspended connection); sub-requests sleep in place. */
+	if (latency_ms > 0 && req->depth > 0)
 		sleep_interruptible(sim, latency_ms);
+	else if (latency_ms > 0)
+		resp->delay_ms = latency_ms;
 	if (have_step) {
 		switch (step.kind) {
 		case SIM_FAULT_DROP:
@@ -803,7 +818,76 @@ typedef struct conn_ctx_s {
 	char *buf;
 	size_t len, cap;
 	bool too_large;
+	sim_resp_t *pending; /* answer held while the connection sleeps */
 } conn_ctx_t;
+
+typedef struct sim_delay_s {
+	struct MHD_Connection *conn;
+	int64_t due_ms;
+} sim_delay_t;
+
+/* The timer thread: resumes held connections when they are due. */
+static void *delay_main(void *arg) {
+	rs_sim_t *sim = arg;
+	pthread_mutex_lock(&sim->delay_lock);
+	while (!sim->delay_quit) {
+		int64_t now = rs_now_ms(), next = INT64_MAX;
+		size_t i = 0;
+		while (i < sim->n_delays) {
+			sim_delay_t *d = &sim->delays[i];
+			if (d->due_ms <= now) {
+				MHD_resume_connection(d->conn);
+				sim->delays[i] = sim->delays[--sim->n_delays];
+				continue;
+			}
+			if (d->due_ms < next)
+				next = d->due_ms;
+			i++;
+		}
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&sim->delay_cond, &sim->delay_lock);
+		} else {
+			struct timespec ts;
+			int64_t wait_ms = next - now;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait_ms / 1000;
+			ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&sim->delay_cond,
+					       &sim->delay_lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&sim->delay_lock);
+	return NULL;
+}
+
+/* Suspends conn for ms; false when shutting down (answer at once). */
+static bool hold_connection(rs_sim_t *sim, struct MHD_Connection *conn,
+			    int ms) {
+	bool held = false;
+	pthread_mutex_lock(&sim->delay_lock);
+	if (sim->delay_running && !sim->delay_quit) {
+		if (sim->n_delays == sim->cap_delays) {
+			sim->cap_delays = sim->cap_delays ? sim->cap_delays * 2
+							  : 64;
+			sim->delays = rs_realloc(sim->delays,
+						 sim->cap_delays *
+							 sizeof(*sim->delays));
+		}
+		/* Suspend under the lock so the timer can't resume first. */
+		MHD_suspend_connection(conn);
+		sim->delays[sim->n_delays].conn = conn;
+		sim->delays[sim->n_delays].due_ms = rs_now_ms() + ms;
+		sim->n_delays++;
+		pthread_cond_signal(&sim->delay_cond);
+		held = true;
+	}
+	pthread_mutex_unlock(&sim->delay_lock);
+	return held;
+}
 
 typedef struct collect_s {
 	sim_req_t *req;
@@ -900,6 +984,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*con_cls = cc;
 		return MHD_YES;
 	}
+	if (cc->pending) {
+		/* Resumed after a latency/hang hold: answer (or drop) now. */
+		sim_resp_t *held = cc->pending;
+		cc->pending = NULL;
+		ret = held->action == SIM_ACT_RESPOND ? send_resp(conn, held)
+						      : MHD_NO;
+		sim_resp_cleanup(held);
+		rs_free(held);
+		return ret;
+	}
 	if (*upload_data_size) {
 		/* Bounded body: past the limit we keep reading but drop it,
 		 * then answer 413. */
@@ -942,8 +1036,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	} else {
 		sim_dispatch(sim, &req, &resp);
 	}
-	if (resp.action == SIM_ACT_HANG)
-		sleep_interruptible(sim, resp.hang_ms);
+	{
+		int hold = resp.action == SIM_ACT_HANG ? resp.hang_ms
+						       : resp.delay_ms;
+		if (hold > 0 && resp.action != SIM_ACT_DROP &&
+		    hold_connection(sim, conn, hold)) {
+			cc->pending = rs_malloc(sizeof(*cc->pending));
+			*cc->pending = resp; /* moved */
+			sim_req_cleanup(&req);
+			return MHD_YES;
+		}
+	}
 	if (resp.action != SIM_ACT_RESPOND)
 		ret = MHD_NO; /* MHD closes the connection: a dropped reply */
 	else
@@ -960,6 +1063,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	(void)conn;
 	(void)toe;
 	if (cc) {
+		if (cc->pending) {
+			sim_resp_cleanup(cc->pending);
+			rs_free(cc->pending);
+		}
 		if (cc->buf)
 			rs_wipe(cc->buf, cc->len);
 		rs_free(cc->buf);
@@ -988,7 +1095,7 @@ rs_err_t rs_sim_start(rs_sim_t *sim, char *errstr, size_t errstr_size) {
 	__atomic_store_n(&sim->stopping, 0, __ATOMIC_RELAXED);
 	sim->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-			MHD_USE_TURBO,
+			MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME,
 		(uint16_t)sim->conf.port, NULL, NULL, on_request, sim,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)sim->conf.threads,
@@ -1003,6 +1110,11 @@ rs_err_t rs_sim_start(rs_sim_t *sim, char *errstr, size_t errstr_size) {
 			    sim->listen, sim->conf.port);
 		return RS_ERR_IO;
 	}
+	pthread_mutex_lock(&sim->delay_lock);
+	sim->delay_quit = false;
+	sim->delay_running =
+		pthread_create(&sim->delay_thread, NULL, delay_main, sim) == 0;
+	pthread_mutex_unlock(&sim->delay_lock);
 	info = MHD_get_daemon_info(sim->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	sim->port = info ? info->port : sim->conf.port;
 	rs_snprintf(sim->base_url, sizeof(sim->base_url), "http://%s:%d",
@@ -1022,6 +1134,17 @@ void rs_sim_stop(rs_sim_t *sim) {
 	if (!sim->mhd)
 		return;
 	__atomic_store_n(&sim->stopping, 1, __ATOMIC_RELAXED);
+	/* MHD must not be stopped with suspended connections: resume every
+	 * held one (it then answers or drops at once) and stop the timer. */
+	pthread_mutex_lock(&sim->delay_lock);
+	while (sim->n_delays)
+		MHD_resume_connection(sim->delays[--sim->n_delays].conn);
+	sim->delay_quit = true;
+	pthread_cond_signal(&sim->delay_cond);
+	pthread_mutex_unlock(&sim->delay_lock);
+	if (sim->delay_running)
+		pthread_join(sim->delay_thread, NULL);
+	sim->delay_running = false;
 	MHD_stop_daemon(sim->mhd);
 	sim->mhd = NULL;
 }

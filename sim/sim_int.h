@@ -440,6 +440,9 @@ typedef struct sim_resp_s {
 	int n_hdr;
 	sim_action_t action;
 	int hang_ms;
+	/* Injected latency: the wire layer holds the answer this long without
+	 * blocking a pool thread (MHD suspend/resume). */
+	int delay_ms;
 } sim_resp_t;
 
 /** @returns a request header value (name case-insensitive) or NULL. */

@@ -107,6 +107,17 @@ struct rs_sim_s {
 	char *loaded_path;
 	int64_t started_ms;
 	int stopping;                /* atomic: hung handlers give up */
+
+	/* Held answers (latency and hang faults): suspended MHD connections
+	 * resumed by one timer thread, so a slow answer never blocks a pool
+	 * thread. */
+	pthread_mutex_t delay_lock;
+	pthread_cond_t delay_cond;
+	struct sim_delay_s *delays;
+	size_t n_delays, cap_delays;
+	pthread_t delay_thread;
+	bool delay_running;
+	bool delay_quit;
 };
 
 /* sim_core.c */

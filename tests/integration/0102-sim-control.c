@@ -9,6 +9,8 @@
 #include "rs_test.h"
 #include "sim_it.h"
 
+#include <pthread.h>
+
 static void ctl(rs_sim_t *sim, const char *method, const char *path,
 		const char *body, long want, it_resp_t *out) {
 	char url[512];
@@ -21,6 +23,23 @@ static void ctl(rs_sim_t *sim, const char *method, const char *path,
 		*out = r;
 	else
 		it_resp_free(&r);
+}
+
+typedef struct slow_arg_s {
+	rs_sim_t *sim;
+	const char *tok;
+	long status;
+	double secs;
+} slow_arg_t;
+
+static void *slow_get(void *arg) {
+	slow_arg_t *a = arg;
+	it_resp_t r;
+	it_get(&r, a->sim, a->tok, "/talkdesk/ccaas/queues");
+	a->status = r.status;
+	a->secs = r.secs;
+	it_resp_free(&r);
+	return NULL;
 }
 
 static cJSON *tenant_state(cJSON *state, const char *tid) {
@@ -301,6 +320,48 @@ int main(void) {
 	it_get(&r, sim, tok, "/talkdesk/users");
 	TEST_ASSERT(r.status == 401, "old tokens are gone");
 	it_resp_free(&r);
+
+	SUB_TEST("a held (latency) answer does not block the only thread");
+	{
+		rs_sim_conf_t c1;
+		rs_sim_t *s1;
+		cJSON *r1, *tt;
+		char *t1tok;
+		pthread_t th;
+		slow_arg_t sa_;
+		int64_t t0;
+
+		rs_sim_conf_init(&c1);
+		c1.threads = 1;
+		s1 = it_sim_start(&c1, "tenants=1,users=10,queues=1,seed=1");
+		tt = it_tenant(s1, "t001", &r1);
+		t1tok = it_td_token(s1, tt, NULL);
+		TEST_ASSERT(rs_sim_faults_push(s1,
+					       "{\"path\":\"/talkdesk/ccaas/*\","
+					       "\"latency\":{\"min_ms\":800,"
+					       "\"max_ms\":800},\"count\":1}",
+					       hb, sizeof(hb)) == RS_OK,
+			    "fault");
+		sa_.sim = s1;
+		sa_.tok = t1tok;
+		t0 = rs_now_ms();
+		pthread_create(&th, NULL, slow_get, &sa_);
+		rs_sleep_ms(100);
+		it_get(&r, s1, t1tok, "/talkdesk/users?per_page=1");
+		TEST_ASSERT(r.status == 200 && rs_now_ms() - t0 < 600,
+			    "fast request answered while the slow one waits "
+			    "(%lld ms)",
+			    (long long)(rs_now_ms() - t0));
+		it_resp_free(&r);
+		pthread_join(th, NULL);
+		TEST_ASSERT(sa_.status == 200 && sa_.secs >= 0.79,
+			    "slow request answered after its latency: %ld "
+			    "%.3f",
+			    sa_.status, sa_.secs);
+		rs_free(t1tok);
+		cJSON_Delete(r1);
+		rs_sim_destroy(s1);
+	}
 
 	SUB_TEST("unknown control path and service: 404");
 	ctl(sim, "GET", "/_sim/nope", NULL, 404, NULL);
