@@ -111,7 +111,6 @@ static void reset_locked(rs_sim_t *sim) {
 			sim_gen_tenant_data(sim, tn, i);
 		sim_tenant_unlock(tn);
 		pthread_mutex_lock(&tn->thr_lock);
-		sim_bucket_init(&tn->ru, tn->ru.capacity, 10.0);
 		sim_bucket_init(&tn->writes, sim->conf.write_budget, 150.0);
 		sim_bucket_init(&tn->td_rate, sim->conf.talkdesk_rate, 1.0);
 		pthread_mutex_unlock(&tn->thr_lock);

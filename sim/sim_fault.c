@@ -337,7 +337,7 @@ rs_err_t sim_faults_add(rs_sim_t *sim, sim_fault_rule_t *rules, char *errstr,
 	for (tail = &sim->faults; *tail; tail = &(*tail)->next)
 		;
 	*tail = rules;
-	sim->n_faults += n;
+	__atomic_store_n(&sim->n_faults, sim->n_faults + n, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sim->fault_lock);
 	return RS_OK;
 }
@@ -346,7 +346,7 @@ void sim_faults_clear(rs_sim_t *sim) {
 	pthread_mutex_lock(&sim->fault_lock);
 	sim_faults_free(sim->faults);
 	sim->faults = NULL;
-	sim->n_faults = 0;
+	__atomic_store_n(&sim->n_faults, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sim->fault_lock);
 }
 
@@ -370,7 +370,7 @@ bool sim_faults_take(rs_sim_t *sim, const char *tenant, const char *method,
 	static __thread bool seeded;
 
 	*latency_ms = 0;
-	if (!__atomic_load_n(&sim->faults, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&sim->n_faults, __ATOMIC_RELAXED))
 		return false; /* fast path: no rules at all */
 	if (!seeded) {
 		sim_rng_seed(&rng, (uint64_t)rs_now_us());
@@ -407,7 +407,8 @@ bool sim_faults_take(rs_sim_t *sim, const char *tenant, const char *method,
 			 (r->lat_max_ms <= 0 && r->lat_mean_ms <= 0));
 		if (spent) {
 			*pp = r->next;
-			sim->n_faults--;
+			__atomic_store_n(&sim->n_faults, sim->n_faults - 1,
+					 __ATOMIC_RELAXED);
 			rule_free(r);
 			continue;
 		}

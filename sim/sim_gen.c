@@ -596,6 +596,7 @@ void sim_gen_tenant_data(rs_sim_t *sim, sim_tenant_t *tn, int index) {
 		tn->n_map++;
 	}
 	rs_free(perm);
+	sim_throttle_size(tn);
 }
 
 /* Credentials and identity of tenant i (data comes separately). */

@@ -285,6 +285,7 @@ static rs_err_t tenant_load(rs_sim_t *sim, const cJSON *o, char *errstr,
 			if (cJSON_IsString(p))
 				sim_idset_add(&q->users, p->valuestring);
 	}
+	sim_throttle_size(tn);
 	sim_tenant_unlock(tn);
 	return RS_OK;
 }

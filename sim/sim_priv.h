@@ -167,6 +167,10 @@ cJSON *sim_tenants_json(rs_sim_t *sim);
 cJSON *sim_state_json(rs_sim_t *sim, const char *tenant);
 void sim_bucket_init(sim_bucket_t *b, double capacity, double window_s);
 
+/* sim_throttle.c */
+/** @brief Sets tn's RU budget from conf or its size class (tn->lock held). */
+void sim_throttle_size(sim_tenant_t *tn);
+
 /* sim_gen.c */
 rs_err_t sim_gen_build(rs_sim_t *sim, const rs_sim_gen_t *gen, char *errstr,
 		       size_t errstr_size);

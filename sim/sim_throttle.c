@@ -46,25 +46,29 @@ static void bucket_take(sim_bucket_t *b, double cost) {
 }
 
 /* The RU budget of a tenant by size (graph.md §5: S <50 users, M 50-500,
- * L >500) unless the operator set one. */
-static double tenant_ru_capacity(sim_tenant_t *tn) {
-	const rs_sim_conf_t *conf = sim_conf(tn->sim);
-	size_t n;
-	if (conf->ru_budget > 0)
-		return conf->ru_budget;
-	n = __atomic_load_n(&tn->user_list.n, __ATOMIC_RELAXED);
-	if (n < 50)
+ * L >500) unless the operator set one.  Sized when the data is built
+ * (sim_throttle_size), so charging never reads the directory. */
+static double size_capacity(size_t n_users) {
+	if (n_users < 50)
 		return 3500;
-	if (n <= 500)
+	if (n_users <= 500)
 		return 5000;
 	return 8000;
+}
+
+void sim_throttle_size(sim_tenant_t *tn) {
+	const rs_sim_conf_t *conf = sim_conf(tn->sim);
+	double cap = conf->ru_budget > 0 ? conf->ru_budget
+					 : size_capacity(tn->user_list.n);
+	pthread_mutex_lock(&tn->thr_lock);
+	sim_bucket_init(&tn->ru, cap, 10.0);
+	pthread_mutex_unlock(&tn->thr_lock);
 }
 
 int64_t sim_throttle_charge(sim_tenant_t *tn, int cost, bool write,
 			    const char **scope_out) {
 	rs_sim_t *sim = tn->sim;
 	int64_t now = rs_now_us(), w_app, w_ru, w_wr = 0, wait;
-	double cap = tenant_ru_capacity(tn);
 	const char *scope = NULL;
 
 	if (cost < 1)
@@ -72,12 +76,6 @@ int64_t sim_throttle_charge(sim_tenant_t *tn, int cost, bool write,
 	/* Lock order: app_lock, then thr_lock (never the reverse). */
 	pthread_mutex_lock(&sim->app_lock);
 	pthread_mutex_lock(&tn->thr_lock);
-	if (tn->ru.capacity != cap) {
-		/* Budget changed (tenant grew, or config): rescale. */
-		tn->ru.tokens = tn->ru.tokens * cap /
-				(tn->ru.capacity > 0 ? tn->ru.capacity : cap);
-		tn->ru.capacity = cap;
-	}
 	bucket_refill(&sim->app, now);
 	bucket_refill(&tn->ru, now);
 	w_app = sim->app.capacity > 0 ? bucket_wait(&sim->app, 1) : 0;
