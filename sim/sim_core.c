@@ -215,7 +215,11 @@ rs_err_t sim_req_init(sim_req_t *req, rs_sim_t *sim, const sim_req_t *parent,
 	for (i = 0; i < n_hdr; i++)
 		req_add_header(req, hdr_names[i], hdr_values[i]);
 	if (body) {
-		req->body = rs_strndup(body, body_len);
+		/* Exact copy: a body may contain NUL bytes (body_len is what
+		 * the client sent; the extra NUL is for string parsers). */
+		req->body = rs_malloc(body_len + 1);
+		memcpy(req->body, body, body_len);
+		req->body[body_len] = '\0';
 		req->body_len = body_len;
 	}
 	req->start_us = rs_now_us();

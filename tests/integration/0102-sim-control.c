@@ -241,6 +241,28 @@ int main(void) {
 	ctl(sim, "POST", "/_sim/faults", "{\"status\":99}", 400, NULL);
 	ctl(sim, "POST", "/_sim/faults", "not json", 400, NULL);
 	ctl(sim, "POST", "/_sim/faults", "{\"path\":\"/x\"}", 400, NULL);
+	{
+		/* Regression: a body with NUL bytes overflowed the request
+		 * copy when it was wiped (found with ASan). */
+		static const char nul_body[64] = {'{', 0, 0, '}'};
+		char url[256];
+		long code = 0;
+		CURL *c = curl_easy_init();
+		rs_snprintf(url, sizeof(url), "%s/_sim/faults",
+			    rs_sim_base_url(sim));
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, nul_body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+				 (long)sizeof(nul_body));
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_body_cb);
+		memset(&r, 0, sizeof(r));
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+		TEST_ASSERT(curl_easy_perform(c) == CURLE_OK, "answered");
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_cleanup(c);
+		it_resp_free(&r);
+		TEST_ASSERT(code == 400, "NUL body: %ld", code);
+	}
 	ctl(sim, "POST", "/_sim/faults",
 	    "{\"path\":\"/talkdesk/nothing\",\"status\":500,\"count\":5}", 200,
 	    &r);
