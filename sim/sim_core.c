@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <errno.h>
+#include <unistd.h>
 
 /* Bodies above this get 413: bounded memory whatever the client sends. */
 #define SIM_BODY_MAX (8 * 1024 * 1024)
@@ -1081,7 +1083,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 
 rs_err_t rs_sim_start(rs_sim_t *sim, char *errstr, size_t errstr_size) {
 	struct sockaddr_in sa;
-	const union MHD_DaemonInfo *info;
+	socklen_t sl = sizeof(sa);
+	char eb[128];
+	int fd = -1, one = 1;
 
 	if (sim->mhd) {
 		rs_snprintf(errstr, errstr_size, "already started");
@@ -1096,33 +1100,54 @@ rs_err_t rs_sim_start(rs_sim_t *sim, char *errstr, size_t errstr_size) {
 			    sim->listen);
 		return RS_ERR_INVALID_ARG;
 	}
-	__atomic_store_n(&sim->stopping, 0, __ATOMIC_RELAXED);
-	sim->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-			MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME,
-		(uint16_t)sim->conf.port, NULL, NULL, on_request, sim,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)sim->conf.threads,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, sim,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4000,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-		MHD_OPTION_END);
-	if (!sim->mhd) {
-		rs_snprintf(errstr, errstr_size,
-			    "cannot listen on %s:%d (port in use?)",
-			    sim->listen, sim->conf.port);
+	/* We bind the socket ourselves so the real port (port 0) and the base
+	 * URL are known before any request can read them. */
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, 1024) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+		rs_snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s",
+			    sim->listen, sim->conf.port,
+			    rs_strerror(errno, eb, sizeof(eb)));
+		if (fd >= 0)
+			close(fd);
 		return RS_ERR_IO;
 	}
+	sim->port = ntohs(sa.sin_port);
+	rs_snprintf(sim->base_url, sizeof(sim->base_url), "http://%s:%d",
+		    sim->listen, sim->port);
+	__atomic_store_n(&sim->stopping, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&sim->delay_lock);
 	sim->delay_quit = false;
 	sim->delay_running =
 		pthread_create(&sim->delay_thread, NULL, delay_main, sim) == 0;
 	pthread_mutex_unlock(&sim->delay_lock);
-	info = MHD_get_daemon_info(sim->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	sim->port = info ? info->port : sim->conf.port;
-	rs_snprintf(sim->base_url, sizeof(sim->base_url), "http://%s:%d",
-		    sim->listen, sim->port);
+	sim->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+			MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME,
+		0, NULL, NULL, on_request, sim, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)sim->conf.threads,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, sim,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4000,
+		MHD_OPTION_END);
+	if (!sim->mhd) {
+		rs_snprintf(errstr, errstr_size, "cannot start the HTTP server "
+						 "on %s:%d",
+			    sim->listen, sim->port);
+		close(fd);
+		pthread_mutex_lock(&sim->delay_lock);
+		sim->delay_quit = true;
+		pthread_cond_signal(&sim->delay_cond);
+		pthread_mutex_unlock(&sim->delay_lock);
+		if (sim->delay_running)
+			pthread_join(sim->delay_thread, NULL);
+		sim->delay_running = false;
+		sim->port = 0;
+		return RS_ERR_IO;
+	}
 	return RS_OK;
 }
 
