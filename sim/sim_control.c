@@ -188,6 +188,18 @@ static void c_tenant_set(sim_req_t *req, sim_resp_t *resp) {
 		tn->rg_mode = m;
 		sim_tenant_unlock(tn);
 	}
+	rg = cJSON_GetObjectItemCaseSensitive(body, "graph_secret_expired");
+	if (rg) {
+		if (!cJSON_IsBool(rg)) {
+			cJSON_Delete(body);
+			json_msg(resp, 400,
+				 "{\"error\":\"graph_secret_expired must be a "
+				 "boolean\"}");
+			return;
+		}
+		__atomic_store_n(&tn->graph_secret_expired, cJSON_IsTrue(rg),
+				 __ATOMIC_RELAXED);
+	}
 	cJSON_Delete(body);
 	json_msg(resp, 200, "{\"ok\":true}");
 }

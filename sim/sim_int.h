@@ -290,6 +290,10 @@ typedef struct sim_tenant_s {
 	sim_bucket_t ru;         /* app+tenant RU per 10 s */
 	sim_bucket_t writes;     /* app+tenant writes per 150 s */
 	sim_bucket_t td_rate;    /* Talkdesk requests per second */
+
+	/* Scripted credential states (POST /_sim/tenants/{id}); read and
+	 * written atomically (no lock). */
+	bool graph_secret_expired; /* login answers AADSTS7000222 */
 } sim_tenant_t;
 
 /* Tenant lookup (caller holds sim->state_lock for reading: every handler

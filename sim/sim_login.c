@@ -410,6 +410,19 @@ static void login_token(sim_req_t *req, sim_resp_t *resp) {
 				  client_id);
 			goto out;
 		}
+		if (__atomic_load_n(&tn->graph_secret_expired,
+				    __ATOMIC_RELAXED)) {
+			/* graph.md §1: expired secret, invalid_client. */
+			aad_error(req, resp, 401, "invalid_client", 7000222,
+				  "The provided client secret keys for app "
+				  "'%s' are expired. Visit the Azure portal to "
+				  "create new keys for your app: "
+				  "https://aka.ms/NewClientSecret, or consider "
+				  "using certificate credentials for added "
+				  "security: https://aka.ms/certCreds.",
+				  client_id);
+			goto out;
+		}
 	} else {
 		aad_error(req, resp, 401, "invalid_client", 7000218,
 			  "The request body must contain the following "

@@ -181,6 +181,29 @@ int main(void) {
 	cJSON_Delete(token_req(sim, tid1, form, 401, "invalid_client",
 			       7000215));
 
+	SUB_TEST("expired secret (scripted): 401 invalid_client AADSTS7000222");
+	{
+		char cu[256];
+		it_resp_t r;
+		rs_snprintf(cu, sizeof(cu), "%s/_sim/tenants/t001",
+			    rs_sim_base_url(sim));
+		it_http(&r, "POST", cu, NULL, "{\"graph_secret_expired\":true}",
+			NULL, 0);
+		TEST_ASSERT(r.status == 200, "set expired: %ld", r.status);
+		it_resp_free(&r);
+		rs_snprintf(form, sizeof(form),
+			    "client_id=%s&scope=https://graph.microsoft.com/"
+			    ".default&client_secret=%s&grant_type="
+			    "client_credentials",
+			    cid1, sec1);
+		cJSON_Delete(token_req(sim, tid1, form, 401, "invalid_client",
+				       7000222));
+		it_http(&r, "POST", cu, NULL,
+			"{\"graph_secret_expired\":false}", NULL, 0);
+		it_resp_free(&r);
+		cJSON_Delete(token_req(sim, tid1, form, 200, NULL, 0));
+	}
+
 	SUB_TEST("unknown app: 400 unauthorized_client AADSTS700016");
 	rs_snprintf(form, sizeof(form),
 		    "client_id=00000000-1111-2222-3333-444444444444&scope="
