@@ -22,6 +22,7 @@
 #include "rs/rs_base.h"
 
 #include "sim_priv.h"
+#include "sim_talkdesk.h"
 
 #include <strings.h>
 #include <time.h>
@@ -391,28 +392,15 @@ static void td_user_get(sim_req_t *req, sim_resp_t *resp) {
 
 /* ---- guardian ------------------------------------------------------ */
 
-/* The Guardian filter language is OData-like; the sim understands the
- * documented forms (sources.md §1.6) joined by "and":
- *   contains(field,'v')  field eq 'v'|true|false  field ne ...  */
-typedef struct gfilter_s {
-	int n;
-	struct {
-		char op[12];
-		char field[32];
-		char value[256];
-	} c[8];
-} gfilter_t;
-
-static bool parse_gfilter(const char *s, gfilter_t *f) {
+bool sim_td_filter_parse(const char *s, sim_td_filter_t *f) {
 	memset(f, 0, sizeof(*f));
 	while (*s) {
-		char *end;
 		int k = f->n;
 		while (*s == ' ' || *s == '(' || *s == ')')
 			s++;
 		if (!*s)
 			break;
-		if (k == 8)
+		if (k == SIM_TD_FILTER_MAX)
 			return false;
 		if (!strncmp(s, "contains(", 9)) {
 			const char *comma, *q1, *q2;
@@ -437,7 +425,6 @@ static bool parse_gfilter(const char *s, gfilter_t *f) {
 			s++;
 		} else {
 			size_t fl = strcspn(s, " ");
-			const char *v;
 			if (!fl || fl >= sizeof(f->c[k].field))
 				return false;
 			memcpy(f->c[k].field, s, fl);
@@ -463,10 +450,8 @@ static bool parse_gfilter(const char *s, gfilter_t *f) {
 				size_t vl = strcspn(s, " )");
 				if (!vl || vl >= sizeof(f->c[k].value))
 					return false;
+				/* Unquoted: true/false or a number. */
 				memcpy(f->c[k].value, s, vl);
-				v = f->c[k].value;
-				if (strcmp(v, "true") && strcmp(v, "false"))
-					strtol(v, &end, 10);
 				s += vl;
 			}
 		}
@@ -482,8 +467,8 @@ static bool parse_gfilter(const char *s, gfilter_t *f) {
 	return f->n > 0;
 }
 
-static bool gfilter_match(const gfilter_t *f, const sim_td_user_t *u,
-			  const char *ctime) {
+bool sim_td_filter_match(const sim_td_filter_t *f, const sim_td_user_t *u,
+			 const char *ctime) {
 	int i;
 	for (i = 0; i < f->n; i++) {
 		const char *fv;
@@ -555,7 +540,7 @@ static cJSON *guardian_user_json(sim_tenant_t *tn, const sim_td_user_t *u) {
 static void td_guardian_list(sim_req_t *req, sim_resp_t *resp) {
 	const char *filter = sim_req_arg(req, "filter");
 	const char *order = sim_req_arg(req, "order_by");
-	gfilter_t f;
+	sim_td_filter_t f;
 	sim_vec_t sel = {0};
 	long page, per_page;
 	size_t i, start;
@@ -576,7 +561,7 @@ static void td_guardian_list(sim_req_t *req, sim_resp_t *resp) {
 				  "required");
 		return;
 	}
-	if (!parse_gfilter(filter, &f) ||
+	if (!sim_td_filter_parse(filter, &f) ||
 	    !arg_int(req, "page", 1, 1000000, 1, &page) ||
 	    !arg_int(req, "per_page", 1, 250, 20, &per_page) ||
 	    (order && strcmp(order, "id:asc") && strcmp(order, "id"))) {
@@ -589,7 +574,7 @@ static void td_guardian_list(sim_req_t *req, sim_resp_t *resp) {
 		sim_td_user_t *u = tn->td_user_list.v[i];
 		char ts[32];
 		iso_time(u->created_ms, ts, sizeof(ts));
-		if (gfilter_match(&f, u, ts))
+		if (sim_td_filter_match(&f, u, ts))
 			sim_vec_push(&sel, u);
 	}
 	start = (size_t)(page - 1) * (size_t)per_page;
