@@ -5,6 +5,9 @@
  *   GET  /guardian/users, /guardian/users/{id}  guardian-users:read
  *   GET  /ring-groups                        ring-groups:read (legacy)
  *   GET  /ring-groups/{name}/users           user-ring-groups:read (legacy)
+ *   POST /actions/users/assign-ring-groups   user-ring-groups:write (EA)
+ *   POST /actions/users/unassign-ring-groups user-ring-groups:write (EA)
+ *   PUT  /users/{id}/ring-groups             user-ring-groups:write (EA)
  *   GET  /ccaas/queues                       queues:read
  *   GET  /ccaas/queues/{id}/users            queues-users:read
  *
@@ -787,6 +790,218 @@ static void td_rg_users(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_json(resp, 200, root, "application/hal+json");
 }
 
+/* ---- ring-group writes (Early Access, sources.md §1.4) ------------- */
+
+#define RG_BULK_MAX 100
+#define RG_PER_USER_MAX 100 /* "agent reached max ring groups" (0300010) */
+
+/* Ring groups of a user = the queues that hold it. */
+static size_t rg_count(sim_tenant_t *tn, const char *uid) {
+	size_t i, n = 0;
+	for (i = 0; i < tn->td_queue_list.n; i++)
+		if (sim_idset_has(&((sim_td_queue_t *)tn->td_queue_list.v[i])
+					   ->users,
+				  uid))
+			n++;
+	return n;
+}
+
+/* Assigning an unknown name implicitly creates that ring group (§1.4). */
+static sim_td_queue_t *rg_get_or_create(sim_tenant_t *tn, const char *name) {
+	sim_td_queue_t *q = sim_td_queue_by_name(tn, name);
+	char id[37], hex[33];
+	size_t i, o = 0;
+	if (q)
+		return q;
+	sim_guid_random(id);
+	for (i = 0; id[i] && o < 32; i++)
+		if (id[i] != '-')
+			hex[o++] = id[i];
+	hex[o] = '\0';
+	return sim_td_queue_add(tn, hex, name);
+}
+
+static bool rg_name_ok(const cJSON *v) {
+	size_t l;
+	if (!cJSON_IsString(v))
+		return false;
+	l = strlen(v->valuestring);
+	return l >= 1 && l <= 50 && v->valuestring[0] != ' ' &&
+	       v->valuestring[l - 1] != ' ';
+}
+
+/* Applies one {"user_id","ring_groups"} item; returns NULL on success or
+ * the error code (message in *msg).  Tenant write lock held. */
+static const char *rg_apply(sim_tenant_t *tn, const cJSON *item, bool assign,
+			    const char **msg) {
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(item, "user_id");
+	const cJSON *rgs = cJSON_GetObjectItemCaseSensitive(item, "ring_groups");
+	const cJSON *g;
+	sim_td_user_t *u;
+
+	if (!cJSON_IsString(uid) || !cJSON_IsArray(rgs)) {
+		*msg = "Bad request";
+		return "0300012";
+	}
+	cJSON_ArrayForEach(g, rgs) {
+		if (!rg_name_ok(g)) {
+			*msg = "Invalid ring group";
+			return "0300006";
+		}
+	}
+	u = sim_td_user_get(tn, uid->valuestring);
+	if (!u) {
+		*msg = "User not found";
+		return "0300005";
+	}
+	cJSON_ArrayForEach(g, rgs) {
+		sim_td_queue_t *q;
+		if (assign) {
+			if (rg_count(tn, u->id) >= RG_PER_USER_MAX &&
+			    !(sim_td_queue_by_name(tn, g->valuestring) &&
+			      sim_idset_has(&sim_td_queue_by_name(
+						     tn, g->valuestring)->users,
+					     u->id))) {
+				*msg = "Agent reached the maximum number of "
+				       "ring groups";
+				return "0300010";
+			}
+			q = rg_get_or_create(tn, g->valuestring);
+			if (sim_td_queue_user_add(tn, q, u->id))
+				q->updated_ms = rs_wall_ms();
+		} else {
+			q = sim_td_queue_by_name(tn, g->valuestring);
+			if (!q || !sim_idset_has(&q->users, u->id)) {
+				sim_stats_write(tn->sim, false); /* no-op */
+				continue;
+			}
+			/* A user must keep at least one ring group. */
+			if (rg_count(tn, u->id) <= 1) {
+				*msg = "User would be left with no ring group";
+				return "0300008";
+			}
+			if (sim_td_queue_user_del(tn, q, u->id))
+				q->updated_ms = rs_wall_ms();
+		}
+	}
+	return NULL;
+}
+
+/* POST /actions/users/assign-ring-groups and .../unassign-ring-groups:
+ * idempotent, NOT transactional - items before a failing one stay applied
+ * (§1.4), bulk max 100. */
+static void rg_bulk(sim_req_t *req, sim_resp_t *resp, bool assign) {
+	cJSON *body;
+	const cJSON *item;
+	const char *code = NULL, *msg = NULL;
+	int n;
+
+	if (!td_auth(req, resp, &td_rg_codes,
+		     SIM_TD_SCOPE_USER_RING_GROUPS_WRITE))
+		return;
+	if (!rg_available(req, resp))
+		return;
+	body = sim_req_json(req);
+	if (!cJSON_IsArray(body)) {
+		cJSON_Delete(body);
+		sim_resp_td_error(resp, 400, "0300012", "Bad request");
+		return;
+	}
+	n = cJSON_GetArraySize(body);
+	if (n > RG_BULK_MAX) {
+		char m[128];
+		cJSON_Delete(body);
+		rs_snprintf(m, sizeof(m),
+			    "Bulk operations limit exceeded. Found: %d. "
+			    "Allowed: %d.",
+			    n, RG_BULK_MAX);
+		sim_resp_td_error(resp, 400, "0300007", m);
+		return;
+	}
+	sim_tenant_wrlock(req->tn);
+	cJSON_ArrayForEach(item, body) {
+		code = rg_apply(req->tn, item, assign, &msg);
+		if (code)
+			break;
+	}
+	sim_tenant_unlock(req->tn);
+	cJSON_Delete(body);
+	if (code)
+		sim_resp_td_error(resp, !strcmp(code, "0300005") ? 404 : 400,
+				  code, msg);
+	else
+		sim_resp_empty(resp, 204);
+}
+
+static void td_rg_assign(sim_req_t *req, sim_resp_t *resp) {
+	rg_bulk(req, resp, true);
+}
+
+static void td_rg_unassign(sim_req_t *req, sim_resp_t *resp) {
+	rg_bulk(req, resp, false);
+}
+
+/* PUT /users/{id}/ring-groups: replaces the user's set. */
+static void td_user_rg_put(sim_req_t *req, sim_resp_t *resp) {
+	cJSON *body;
+	const cJSON *rgs, *g;
+	sim_tenant_t *tn;
+	sim_td_user_t *u;
+	size_t i;
+
+	if (!td_auth(req, resp, &td_rg_codes,
+		     SIM_TD_SCOPE_USER_RING_GROUPS_WRITE))
+		return;
+	if (!rg_available(req, resp))
+		return;
+	body = sim_req_json(req);
+	rgs = cJSON_GetObjectItemCaseSensitive(body, "ring_groups");
+	if (!cJSON_IsArray(rgs) || cJSON_GetArraySize(rgs) < 1 ||
+	    cJSON_GetArraySize(rgs) > RG_PER_USER_MAX) {
+		cJSON_Delete(body);
+		sim_resp_td_error(resp, 400, "0300012", "Bad request");
+		return;
+	}
+	cJSON_ArrayForEach(g, rgs) {
+		if (!rg_name_ok(g)) {
+			cJSON_Delete(body);
+			sim_resp_td_error(resp, 400, "0300006",
+					  "Invalid ring group");
+			return;
+		}
+	}
+	tn = req->tn;
+	sim_tenant_wrlock(tn);
+	u = sim_td_user_get(tn, req->params[0]);
+	if (!u) {
+		sim_tenant_unlock(tn);
+		cJSON_Delete(body);
+		flag_if_foreign(req, req->params[0]);
+		sim_resp_td_error(resp, 404, "0300005", "User not found");
+		return;
+	}
+	/* Add the wanted ones first so the user never has zero. */
+	cJSON_ArrayForEach(g, rgs) {
+		sim_td_queue_t *q = rg_get_or_create(tn, g->valuestring);
+		if (sim_td_queue_user_add(tn, q, u->id))
+			q->updated_ms = rs_wall_ms();
+	}
+	for (i = 0; i < tn->td_queue_list.n; i++) {
+		sim_td_queue_t *q = tn->td_queue_list.v[i];
+		bool wanted = false;
+		if (!sim_idset_has(&q->users, u->id))
+			continue;
+		cJSON_ArrayForEach(g, rgs)
+			if (!strcmp(g->valuestring, q->name))
+				wanted = true;
+		if (!wanted && sim_td_queue_user_del(tn, q, u->id))
+			q->updated_ms = rs_wall_ms();
+	}
+	sim_tenant_unlock(tn);
+	cJSON_Delete(body);
+	sim_resp_empty(resp, 204);
+}
+
 /* ---- queues -------------------------------------------------------- */
 
 static cJSON *queue_json(const sim_td_queue_t *q) {
@@ -954,6 +1169,12 @@ static const sim_route_t td_routes[] = {
 	{"GET", "/ring-groups", td_rg_list, "talkdesk.ringgroups.list"},
 	{"GET", "/ring-groups/{}/users", td_rg_users,
 	 "talkdesk.ringgroups.users"},
+	{"POST", "/actions/users/assign-ring-groups", td_rg_assign,
+	 "talkdesk.ringgroups.assign"},
+	{"POST", "/actions/users/unassign-ring-groups", td_rg_unassign,
+	 "talkdesk.ringgroups.unassign"},
+	{"PUT", "/users/{}/ring-groups", td_user_rg_put,
+	 "talkdesk.users.ringgroups.put"},
 	{"GET", "/ccaas/queues", td_queues_list, "talkdesk.queues.list"},
 	{"GET", "/ccaas/queues/{}/users", td_queue_users,
 	 "talkdesk.queues.users"},

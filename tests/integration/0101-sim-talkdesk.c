@@ -3,7 +3,9 @@
  * client-credentials token with Basic auth and scopes, scope checks per
  * endpoint with the service's error codes, HAL paging of users and queues
  * (every item exactly once), guardian's required filter and bare-array
- * _embedded, ring groups retired/served per tenant, token expiry.
+ * _embedded, ring groups retired/served per tenant (reads and the
+ * Early Access writes: idempotent assign, implicit creation, bulk limit,
+ * last-ring-group guard), token expiry.
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
@@ -344,6 +346,87 @@ int main(void) {
 		it_get(&r, sim, tok, "/talkdesk/ring-groups?order_by=size");
 		expect_td_error(&r, 400, "0300011");
 		it_resp_free(&r);
+		/* Writes (Early Access, sources.md §1.4). */
+		{
+			char auth[2048], wu[512], body[8192];
+			const char *h[] = {auth,
+					   "Content-Type: application/hal+json",
+					   NULL};
+			size_t o;
+			int k;
+			rs_snprintf(auth, sizeof(auth),
+				    "Authorization: Bearer %s", tok);
+			rs_snprintf(wu, sizeof(wu),
+				    "%s/talkdesk/actions/users/assign-ring-groups",
+				    rs_sim_base_url(sim));
+			rs_snprintf(body, sizeof(body),
+				    "[{\"user_id\":\"%s\",\"ring_groups\":"
+				    "[\"brand-new\",\"%s\"]}]",
+				    uid, qname);
+			it_http(&r, "POST", wu, h, body, NULL, 0);
+			TEST_ASSERT(r.status == 204, "assign: %ld %s", r.status,
+				    r.body);
+			it_resp_free(&r);
+			/* Idempotent. */
+			it_http(&r, "POST", wu, h, body, NULL, 0);
+			TEST_ASSERT(r.status == 204, "assign again");
+			it_resp_free(&r);
+			it_get(&r, sim, tok,
+			       "/talkdesk/ring-groups/brand-new/users");
+			TEST_ASSERT(r.status == 200 && strstr(r.body, uid),
+				    "unknown name created the ring group");
+			it_resp_free(&r);
+			/* Bulk limit. */
+			rs_snprintf(body, sizeof(body), "[");
+			o = 1;
+			for (k = 0; k < 101; k++) {
+				rs_snprintf(body + o, sizeof(body) - o,
+					    "%s{\"user_id\":\"x\","
+					    "\"ring_groups\":[]}",
+					    k ? "," : "");
+				o = strlen(body);
+			}
+			rs_snprintf(body + o, sizeof(body) - o, "]");
+			it_http(&r, "POST", wu, h, body, NULL, 0);
+			expect_td_error(&r, 400, "0300007");
+			TEST_ASSERT(strstr(r.body, "Found: 101. Allowed: 100."),
+				    "bulk message");
+			it_resp_free(&r);
+			/* Replace the set, then removing the last one fails. */
+			rs_snprintf(wu, sizeof(wu),
+				    "%s/talkdesk/users/%s/ring-groups",
+				    rs_sim_base_url(sim), uid);
+			it_http(&r, "PUT", wu, h,
+				"{\"ring_groups\":[\"solo\"]}", NULL, 0);
+			TEST_ASSERT(r.status == 204, "put: %ld %s", r.status,
+				    r.body);
+			it_resp_free(&r);
+			rs_snprintf(wu, sizeof(wu),
+				    "%s/talkdesk/actions/users/unassign-ring-groups",
+				    rs_sim_base_url(sim));
+			rs_snprintf(body, sizeof(body),
+				    "[{\"user_id\":\"%s\",\"ring_groups\":"
+				    "[\"solo\"]}]",
+				    uid);
+			it_http(&r, "POST", wu, h, body, NULL, 0);
+			expect_td_error(&r, 400, "0300008");
+			it_resp_free(&r);
+			rs_snprintf(wu, sizeof(wu),
+				    "%s/talkdesk/users/5b34eb0cdcba1b000bdbd320"
+				    "/ring-groups",
+				    rs_sim_base_url(sim));
+			it_http(&r, "PUT", wu, h,
+				"{\"ring_groups\":[\"solo\"]}", NULL, 0);
+			expect_td_error(&r, 404, "0300005");
+			it_resp_free(&r);
+			/* Without the write scope. */
+			rs_snprintf(auth, sizeof(auth),
+				    "Authorization: Bearer %s", tok_users);
+			it_http(&r, "PUT", wu, h,
+				"{\"ring_groups\":[\"solo\"]}", NULL, 0);
+			expect_td_error(&r, 403, "0300002");
+			it_resp_free(&r);
+		}
 		/* Tenant 2 still answers as retired. */
 		tok2 = it_td_token(sim, t2, NULL);
 		it_get(&r, sim, tok2, "/talkdesk/ring-groups");
