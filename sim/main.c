@@ -7,6 +7,7 @@
  *                  [--pfx-dir DIR] [--token-lifetime S] [--budget RU]
  *                  [--app-budget N] [--write-budget N] [--ledger-size N]
  *                  [--ring-groups serve|retired|auto] [--talkdesk-rate N]
+ *                  [--debug sim]
  *
  * Prints "rostersync-sim listening on http://ADDR:PORT" (the real port
  * when --port 0) on stdout once serving, then waits for SIGTERM/SIGINT.
@@ -15,6 +16,7 @@
 #include "rs/rs_base.h"
 
 #include "rs_sim.h"
+#include "rs/rs_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +57,9 @@ static void usage(FILE *fp) {
 		"  --write-budget N       per-tenant writes per 150 s (3000)\n"
 		"  --ledger-size N        ledger ring entries (100000)\n"
 		"  --ring-groups MODE     serve | retired | auto (default)\n"
-		"  --talkdesk-rate N      Talkdesk requests/s per account (0=off)\n");
+		"  --talkdesk-rate N      Talkdesk requests/s per account (0=off)\n"
+		"  --debug LIST           debug contexts, e.g. \"sim\" (one line "
+		"per request)\n");
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -86,6 +90,7 @@ int main(int argc, char **argv) {
 		{"ledger-size", required_argument, NULL, 'z'},
 		{"ring-groups", required_argument, NULL, 'r'},
 		{"talkdesk-rate", required_argument, NULL, 'R'},
+		{"debug", required_argument, NULL, 'd'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -176,6 +181,14 @@ int main(int argc, char **argv) {
 			if (!parse_long(optarg, 0, 1000000, &v))
 				goto bad;
 			conf.talkdesk_rate = (int)v;
+			break;
+		case 'd':
+			/* Before any thread starts (STYLE.md 11). */
+			if (rs_log_set_debug(optarg, errstr, sizeof(errstr))) {
+				fprintf(stderr, "rostersync-sim: %s\n", errstr);
+				return 2;
+			}
+			rs_log_set_level(LOG_DEBUG);
 			break;
 		case 'h':
 			usage(stdout);

@@ -796,6 +796,12 @@ out:
 	sim_stats_request(sim, req->endpoint,
 			  resp->action == SIM_ACT_RESPOND ? resp->status : 0,
 			  req->cross_tenant);
+	/* Path only: the query may carry secrets (the ledger redacts them). */
+	rs_dbg(NULL, RS_DBG_SIM, "SIM", "%s %s -> %d%s%s (tenant %s)",
+	       req->method, req->url,
+	       resp->action == SIM_ACT_RESPOND ? resp->status : 0,
+	       fault_desc[0] ? " fault " : "", fault_desc,
+	       req->ledger_tenant ? req->ledger_tenant : "-");
 }
 
 void sim_dispatch(rs_sim_t *sim, sim_req_t *req, sim_resp_t *resp) {
