@@ -3,8 +3,8 @@
  *   GET  /tenants                 credentials and mapping of every tenant
  *   POST /tenants/{id}            per-tenant settings {"ring_groups":...}
  *   GET  /state[?tenant=ID]       directory + Talkdesk state
- *   GET  /ledger[?tenant=&since=] recorded requests (secrets redacted)
- *   GET  /stats                   counters per endpoint and status
+ *   GET|DELETE /ledger[?tenant=&since=] recorded requests (redacted)
+ *   GET|DELETE /stats             counters per endpoint and status
  *   GET|POST|DELETE /faults       scripted faults (sim_fault.c)
  *   POST /churn[?tenant=&changes=N]  one deterministic round of changes
  *   POST /reset                   back to the generated/loaded dataset
@@ -222,6 +222,16 @@ static void c_ledger(sim_req_t *req, sim_resp_t *resp) {
 		      NULL);
 }
 
+static void c_ledger_delete(sim_req_t *req, sim_resp_t *resp) {
+	sim_ledger_clear(req->sim);
+	sim_resp_empty(resp, 204);
+}
+
+static void c_stats_delete(sim_req_t *req, sim_resp_t *resp) {
+	sim_stats_clear(req->sim);
+	sim_resp_empty(resp, 204);
+}
+
 static void c_stats(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_json(resp, 200, sim_stats_json(req->sim), NULL);
 }
@@ -298,7 +308,9 @@ static const sim_route_t control_routes[] = {
 	{"POST", "/tenants/{}", c_tenant_set, "sim.tenants.set"},
 	{"GET", "/state", c_state, "sim.state"},
 	{"GET", "/ledger", c_ledger, "sim.ledger"},
+	{"DELETE", "/ledger", c_ledger_delete, "sim.ledger"},
 	{"GET", "/stats", c_stats, "sim.stats"},
+	{"DELETE", "/stats", c_stats_delete, "sim.stats"},
 	{"GET", "/faults", c_faults_get, "sim.faults"},
 	{"POST", "/faults", c_faults_post, "sim.faults"},
 	{"DELETE", "/faults", c_faults_delete, "sim.faults"},

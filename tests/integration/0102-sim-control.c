@@ -153,6 +153,18 @@ int main(void) {
 	cJSON_Delete(j);
 	it_resp_free(&r);
 
+	SUB_TEST("DELETE ledger / stats clear them");
+	ctl(sim, "DELETE", "/_sim/ledger", NULL, 204, NULL);
+	ctl(sim, "GET", "/_sim/ledger", NULL, 200, &r);
+	TEST_ASSERT(strstr(r.body, "\"requests\":[]"), "ledger empty");
+	it_resp_free(&r);
+	ctl(sim, "DELETE", "/_sim/stats", NULL, 204, NULL);
+	ctl(sim, "GET", "/_sim/stats", NULL, 200, &r);
+	TEST_ASSERT(strstr(r.body, "\"requests\":1,") ||
+			    strstr(r.body, "\"requests\":0,"),
+		    "stats reset: %s", r.body);
+	it_resp_free(&r);
+
 	SUB_TEST("faults: 2 x 429 with Retry-After (fractional), then OK");
 	ctl(sim, "POST", "/_sim/faults",
 	    "{\"tenant\":\"t001\",\"path\":\"/talkdesk/users*\",\"errors\":["
