@@ -47,6 +47,11 @@ char *rs_sim_stats_json(rs_sim_t *sim) {
 	return print_free(sim_stats_json(sim));
 }
 
+/*
+ * Same parser and semantics as POST /_sim/faults; a document with "clear"
+ * empties the rules before adding its own, so a test can replace its script
+ * atomically.
+ */
 rs_err_t rs_sim_faults_push(rs_sim_t *sim, const char *json, char *errstr,
 			    size_t errstr_size) {
 	sim_fault_rule_t *rules = NULL;

@@ -38,6 +38,11 @@ static const sim_module_t *const sim_modules[] = {
 	&sim_module_control,
 };
 
+/*
+ * Defaults mirror the real services where the reference gives a number
+ * (3599 s tokens, 130,000 app requests per 10 s, 3,000 writes per 150 s) so
+ * that code tuned against the sim is tuned for production.
+ */
 void rs_sim_conf_init(rs_sim_conf_t *conf) {
 	memset(conf, 0, sizeof(*conf));
 	conf->listen = "127.0.0.1";
@@ -56,6 +61,11 @@ const rs_sim_conf_t *sim_conf(const rs_sim_t *sim) {
 	return &sim->conf;
 }
 
+/*
+ * Creates an empty simulator.  Nothing listens and no tenant exists until
+ * rs_sim_generate()/rs_sim_load() and rs_sim_start(): tests decide the order,
+ * and several simulators can live in one process (no global state).
+ */
 rs_sim_t *rs_sim_new(const rs_sim_conf_t *conf, char *errstr,
 		     size_t errstr_size) {
 	rs_sim_t *sim;
@@ -119,6 +129,10 @@ rs_sim_t *rs_sim_new(const rs_sim_conf_t *conf, char *errstr,
 	return sim;
 }
 
+/*
+ * Stops first so no handler can touch state being freed; tenants go under
+ * the write lock for the same reason.
+ */
 void rs_sim_destroy(rs_sim_t *sim) {
 	if (!sim)
 		return;
@@ -173,6 +187,11 @@ void sim_req_flag_cross_tenant(sim_req_t *req) {
 	req->cross_tenant = true;
 }
 
+/*
+ * Header names are stored lower-case so lookups are case-insensitive as
+ * HTTP requires; a repeated header replaces the previous value (the services
+ * we model never rely on repeated headers).
+ */
 static void req_add_header(sim_req_t *req, const char *name,
 			   const char *value) {
 	int i;
@@ -190,6 +209,12 @@ static void req_add_header(sim_req_t *req, const char *name,
 	req->n_hdr++;
 }
 
+/*
+ * The one constructor for wire requests and $batch sub-requests, so both
+ * go through exactly the same routing, faults and ledger.  A sub-request
+ * inherits its parent's headers (Authorization above all), as Graph does for
+ * requests inside a batch.
+ */
 rs_err_t sim_req_init(sim_req_t *req, rs_sim_t *sim, const sim_req_t *parent,
 		      const char *method, const char *url,
 		      const char *const *hdr_names,
@@ -230,6 +255,10 @@ rs_err_t sim_req_init(sim_req_t *req, rs_sim_t *sim, const sim_req_t *parent,
 	return err;
 }
 
+/*
+ * Header values and bodies may hold secrets (Basic credentials, client
+ * assertions, bearer tokens): they are wiped before being freed.
+ */
 void sim_req_cleanup(sim_req_t *req) {
 	int i;
 	rs_free(req->method);
@@ -266,6 +295,10 @@ void sim_resp_cleanup(sim_resp_t *resp) {
 	memset(resp, 0, sizeof(*resp));
 }
 
+/*
+ * Setting a header twice replaces it: helpers (graph headers, throttle) and
+ * handlers may both set request-id without producing duplicates.
+ */
 void sim_resp_header(sim_resp_t *resp, const char *name, const char *fmt,
 		     ...) {
 	char buf[1024];
@@ -307,6 +340,10 @@ void sim_resp_raw(sim_resp_t *resp, int status, const char *ctype,
 		    ctype ? ctype : "text/plain");
 }
 
+/*
+ * Unformatted JSON, like the real services; takes ownership of json so a
+ * handler can build and hand over in one call.
+ */
 void sim_resp_json(sim_resp_t *resp, int status, cJSON *json,
 		   const char *ctype) {
 	char *s = cJSON_PrintUnformatted(json);
@@ -395,6 +432,12 @@ static char *b64url(const unsigned char *in, size_t len) {
 	return out;
 }
 
+/*
+ * Tokens are opaque to the sim (looked up whole), but clients may decode
+ * them: Graph clients read exp/tid, so the payload carries realistic claims.
+ * The map is bounded; the oldest token is forgotten first, which a client
+ * sees as an invalid token - as after a real key rollover.
+ */
 int sim_token_issue(rs_sim_t *sim, sim_svc_t svc, sim_tenant_t *tn,
 		    const char *client_id, uint32_t scopes, char **out) {
 	int lifetime = sim->conf.token_lifetime_s;
@@ -496,6 +539,11 @@ static const char *bearer_of(const sim_req_t *req) {
 	return *a ? a : NULL;
 }
 
+/*
+ * A token is valid for one service only (a Talkdesk token on Graph is as
+ * invalid as garbage).  The tenant is set even for an expired token so the
+ * ledger still names who tried.
+ */
 sim_auth_t sim_req_auth(sim_req_t *req, sim_svc_t svc) {
 	const char *b = bearer_of(req);
 	sim_token_t t;
@@ -978,6 +1026,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn,
 	return ret;
 }
 
+/*
+ * libmicrohttpd access handler.  MHD calls it several times per request:
+ * once to create the per-request context, once per body chunk, once to
+ * answer, and once more after a held (suspended) connection is resumed.
+ */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 				  const char *url, const char *method,
 				  const char *version,
@@ -1068,6 +1121,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	return ret;
 }
 
+/*
+ * Frees the per-request context whatever happened (client gone while
+ * suspended, dropped by a fault, normal end).
+ */
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe) {
 	conn_ctx_t *cc = *con_cls;
@@ -1165,6 +1222,10 @@ const char *rs_sim_base_url(const rs_sim_t *sim) {
 	return sim->base_url;
 }
 
+/*
+ * Idempotent.  Order: flag (hung handlers stop waiting), resume every
+ * held connection, stop the timer, then MHD (which joins its threads).
+ */
 void rs_sim_stop(rs_sim_t *sim) {
 	if (!sim->mhd)
 		return;

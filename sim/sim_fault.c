@@ -142,6 +142,11 @@ static void push_step(sim_fault_rule_t *r, const sim_fault_step_t *st) {
 	r->steps[r->n_steps++] = *st;
 }
 
+/*
+ * One rule: either a script of steps ("errors", or the status/kind
+ * shorthand with "count") or latency, or both.  Everything is range-checked
+ * so a test script cannot make the sim allocate or wait without bound.
+ */
 static sim_fault_rule_t *parse_rule(const cJSON *o, char *errstr,
 				    size_t errstr_size) {
 	sim_fault_rule_t *r;
@@ -361,6 +366,12 @@ static bool rule_matches(const sim_fault_rule_t *r, const char *tenant,
 	return true;
 }
 
+/*
+ * Called for every request.  With no rules at all it returns after one
+ * atomic load: fault support costs nothing on the benchmark path.  Rules are
+ * consulted in insertion order; the first rule with steps left supplies the
+ * step, every matching rule may add latency (first one wins).
+ */
 bool sim_faults_take(rs_sim_t *sim, const char *tenant, const char *method,
 		     const char *url, int *latency_ms,
 		     sim_fault_step_t *step) {

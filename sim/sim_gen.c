@@ -492,6 +492,11 @@ static void gen_person(sim_tenant_t *tn, sim_rng_t *r, int k) {
 		sim_td_user_add(tn, tdid, td_email, disp);
 }
 
+/*
+ * Everything here derives from (seed, tenant id): regenerating a tenant
+ * (reset) rebuilds the very same data.  Initial group memberships bypass
+ * the mutation helpers on purpose: they are the starting state, not writes.
+ */
 void sim_gen_tenant_data(rs_sim_t *sim, sim_tenant_t *tn, int index) {
 	const rs_sim_gen_t *g = &sim->gen;
 	int n_users = share(g->users, g->tenants, index);

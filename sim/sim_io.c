@@ -62,6 +62,10 @@ static void add_str(cJSON *o, const char *k, const char *v) {
 		cJSON_AddStringToObject(o, k, v);
 }
 
+/*
+ * The dataset keeps id sets in their internal order (not sorted): a
+ * reload then rebuilds identical sets and the state documents match.
+ */
 static cJSON *tenant_dump(sim_tenant_t *tn) {
 	cJSON *o = cJSON_CreateObject(), *a, *m;
 	size_t i;
@@ -172,6 +176,11 @@ static char *jdup(const cJSON *o, const char *k) {
 	return v ? rs_strdup(v) : NULL;
 }
 
+/*
+ * Untrusted file: every member is type-checked; entries missing required
+ * fields are skipped rather than crashing, a tenant without ids or
+ * credentials fails the whole load.
+ */
 static rs_err_t tenant_load(rs_sim_t *sim, const cJSON *o, char *errstr,
 			    size_t errstr_size) {
 	const char *id = jstr(o, "id");
@@ -365,6 +374,11 @@ static void conf_str(FILE *fp, const char *s) {
 	fputc('"', fp);
 }
 
+/*
+ * Secrets are written as files and referenced with file: (relative paths
+ * are resolved against the tenant file's directory by rs_conf), so the
+ * generated configuration never holds a secret inline (ARCHITECTURE.md).
+ */
 rs_err_t rs_sim_print_config(rs_sim_t *sim, const char *dir, char *errstr,
 			     size_t errstr_size) {
 	char path[2048], eb[128];

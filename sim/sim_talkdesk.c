@@ -1028,6 +1028,9 @@ static int cmp_queue_updated(const void *a, const void *b) {
 	return strcmp(x->id, y->id);
 }
 
+/*
+ *
+ */
 static void td_queues_list(sim_req_t *req, sim_resp_t *resp) {
 	const char *id = sim_req_arg(req, "id");
 	const char *name = sim_req_arg(req, "name");

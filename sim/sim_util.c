@@ -103,6 +103,11 @@ void *sim_map_get(const sim_map_t *m, const char *key) {
 	return found ? m->vals[i] : NULL;
 }
 
+/*
+ * Open addressing keeps a lookup to one or two cache lines at 100k keys;
+ * growth happens before the table is 70 % full counting tombstones, so
+ * probe chains stay short even with heavy churn.
+ */
 void *sim_map_put(sim_map_t *m, const char *key, void *val) {
 	bool found;
 	size_t i;
@@ -191,6 +196,10 @@ bool sim_idset_add(sim_idset_t *s, const char *id) {
 	return true;
 }
 
+/*
+ * O(1) removal: the last item moves into the hole.  The order of a set
+ * is therefore not stable; listings that page use sim_idset_sorted().
+ */
 bool sim_idset_del(sim_idset_t *s, const char *id) {
 	uintptr_t pos = (uintptr_t)sim_map_del(&s->idx, id);
 	size_t i;
@@ -267,6 +276,10 @@ static inline uint64_t rotl(uint64_t x, int k) {
 	return (x << k) | (x >> (64 - k));
 }
 
+/*
+ * xoshiro256**: fast, good statistics and, above all, the same sequence
+ * on every platform, which deterministic datasets depend on.
+ */
 uint64_t sim_rng_next(sim_rng_t *r) {
 	uint64_t *s = r->s;
 	uint64_t result = rotl(s[1] * 5, 7) * 9;
@@ -404,6 +417,11 @@ static char *url_decode(const char *s, size_t len) {
 	return out;
 }
 
+/*
+ * Form/query decoding for token bodies and $batch sub-request URLs (MHD
+ * decodes wire query strings itself).  Untrusted: bounded in pairs and
+ * bytes, rejects malformed %-escapes instead of guessing (fuzz_sim_query).
+ */
 rs_err_t sim_kv_parse(sim_kv_t *kv, const char *s, size_t len) {
 	size_t i = 0;
 
