@@ -106,15 +106,22 @@ rs_err_t rs_sim_churn(rs_sim_t *sim, const char *tenant, int changes,
 
 /* Resets data in place (tenant by tenant), so it is safe from a request
  * handler that holds state_lock for reading. */
-static void reset_locked(rs_sim_t *sim) {
+static rs_err_t reset_locked(rs_sim_t *sim, char *errstr,
+			     size_t errstr_size) {
+	rs_err_t err = RS_OK;
 	int i;
+
+	/* A loaded dataset is re-read from its file, tenant by tenant. */
+	if (!sim->generated && sim->loaded_path)
+		err = sim_io_reload_data(sim, errstr, errstr_size);
 	for (i = 0; i < sim->n_tenants; i++) {
 		sim_tenant_t *tn = sim->tenants[i];
-		sim_tenant_wrlock(tn);
-		sim_tenant_clear_data(tn);
-		if (sim->generated)
+		if (sim->generated) {
+			sim_tenant_wrlock(tn);
+			sim_tenant_clear_data(tn);
 			sim_gen_tenant_data(sim, tn, i);
-		sim_tenant_unlock(tn);
+			sim_tenant_unlock(tn);
+		}
 		pthread_mutex_lock(&tn->thr_lock);
 		sim_bucket_init(&tn->writes, sim->conf.write_budget, 150.0);
 		sim_bucket_init(&tn->td_rate, sim->conf.talkdesk_rate, 1.0);
@@ -127,24 +134,14 @@ static void reset_locked(rs_sim_t *sim) {
 	sim_faults_clear(sim);
 	sim_ledger_clear(sim);
 	sim_stats_clear(sim);
+	return err;
 }
 
 void rs_sim_reset(rs_sim_t *sim) {
 	char errstr[256];
-	if (!sim->generated && sim->loaded_path) {
-		/* A loaded dataset is reloaded from its file. */
-		char *path = rs_strdup(sim->loaded_path);
-		if (rs_sim_load(sim, path, errstr, sizeof(errstr)) != RS_OK)
-			fprintf(stderr, "sim: reset: %s\n", errstr);
-		rs_free(path);
-		sim_tokens_clear(sim);
-		sim_faults_clear(sim);
-		sim_ledger_clear(sim);
-		sim_stats_clear(sim);
-		return;
-	}
 	pthread_rwlock_rdlock(&sim->state_lock);
-	reset_locked(sim);
+	if (reset_locked(sim, errstr, sizeof(errstr)) != RS_OK)
+		fprintf(stderr, "rostersync-sim: reset: %s\n", errstr);
 	pthread_rwlock_unlock(&sim->state_lock);
 }
 
@@ -289,14 +286,14 @@ static void c_churn(sim_req_t *req, sim_resp_t *resp) {
 }
 
 static void c_reset(sim_req_t *req, sim_resp_t *resp) {
-	if (!req->sim->generated && req->sim->loaded_path) {
-		/* Reloading replaces tenants: needs the write lock, which a
-		 * handler can't take; tell the caller to use the API. */
-		json_msg(resp, 409, "{\"error\":\"reset of a loaded dataset is only "
-			     "available in-process\"}");
+	char errstr[256];
+	cJSON *e;
+	if (reset_locked(req->sim, errstr, sizeof(errstr)) != RS_OK) {
+		e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "error", errstr);
+		sim_resp_json(resp, 500, e, NULL);
 		return;
 	}
-	reset_locked(req->sim);
 	json_msg(resp, 200, "{\"ok\":true}");
 }
 

@@ -176,68 +176,11 @@ static char *jdup(const cJSON *o, const char *k) {
 	return v ? rs_strdup(v) : NULL;
 }
 
-/*
- * Untrusted file: every member is type-checked; entries missing required
- * fields are skipped rather than crashing, a tenant without ids or
- * credentials fails the whole load.
- */
-static rs_err_t tenant_load(rs_sim_t *sim, const cJSON *o, char *errstr,
-			    size_t errstr_size) {
-	const char *id = jstr(o, "id");
-	const cJSON *a, *x, *m, *v;
-	sim_tenant_t *tn;
-	rs_err_t err;
+/* The directory and Talkdesk part of a tenant entry (tn->lock held for
+ * writing); shared by --load and by /_sim/reset of a loaded dataset. */
+static void tenant_load_data(sim_tenant_t *tn, const cJSON *o) {
+	const cJSON *a, *x;
 
-	if (!id || !jstr(o, "entra_tenant_id") || !jstr(o, "graph_client_id") ||
-	    !jstr(o, "talkdesk_client_id") ||
-	    !jstr(o, "talkdesk_client_secret") || sim_tenant_by_id(sim, id)) {
-		rs_snprintf(errstr, errstr_size,
-			    "dataset: tenant entry %s lacks ids/credentials "
-			    "or is a duplicate",
-			    id ? id : "?");
-		return RS_ERR_PARSE;
-	}
-	tn = sim_tenant_new(sim, id);
-	tn->entra_tenant_id = jdup(o, "entra_tenant_id");
-	tn->domain = jdup(o, "domain");
-	tn->mail_domain = jdup(o, "mail_domain");
-	tn->graph_client_id = jdup(o, "graph_client_id");
-	tn->graph_client_secret = jdup(o, "graph_client_secret");
-	tn->pfx_password = jdup(o, "pfx_password");
-	tn->td_account = jdup(o, "talkdesk_account");
-	tn->td_client_id = jdup(o, "talkdesk_client_id");
-	tn->td_client_secret = jdup(o, "talkdesk_client_secret");
-	if (!tn->domain || !tn->mail_domain || !tn->pfx_password) {
-		rs_snprintf(errstr, errstr_size, "dataset: %s incomplete", id);
-		sim_tenant_destroy(tn);
-		return RS_ERR_PARSE;
-	}
-	v = cJSON_GetObjectItemCaseSensitive(o, "ring_groups");
-	if (cJSON_IsNumber(v) && v->valueint >= 0 && v->valueint <= 2)
-		tn->rg_mode = (rs_sim_rg_mode_t)v->valueint;
-	if (jstr(o, "cert_pem") && jstr(o, "key_pem")) {
-		err = sim_cert_from_pem(tn, jstr(o, "cert_pem"),
-					jstr(o, "key_pem"), errstr,
-					errstr_size);
-		if (err) {
-			sim_tenant_destroy(tn);
-			return err;
-		}
-	}
-	m = cJSON_GetObjectItemCaseSensitive(o, "mapping");
-	tn->map_queue = rs_calloc((size_t)cJSON_GetArraySize(m) + 1,
-				  sizeof(char *));
-	tn->map_group = rs_calloc((size_t)cJSON_GetArraySize(m) + 1,
-				  sizeof(char *));
-	cJSON_ArrayForEach(x, m) {
-		if (!cJSON_IsString(x) || !x->string)
-			continue;
-		tn->map_queue[tn->n_map] = rs_strdup(x->string);
-		tn->map_group[tn->n_map] = rs_strdup(x->valuestring);
-		tn->n_map++;
-	}
-	sim_tenants_add(sim, tn);
-	sim_tenant_wrlock(tn);
 	a = cJSON_GetObjectItemCaseSensitive(o, "users");
 	cJSON_ArrayForEach(x, a) {
 		sim_user_t *u;
@@ -294,20 +237,85 @@ static rs_err_t tenant_load(rs_sim_t *sim, const cJSON *o, char *errstr,
 			if (cJSON_IsString(p))
 				sim_idset_add(&q->users, p->valuestring);
 	}
+}
+
+/*
+ * Untrusted file: every member is type-checked; entries missing required
+ * fields are skipped rather than crashing, a tenant without ids or
+ * credentials fails the whole load.
+ */
+static rs_err_t tenant_load(rs_sim_t *sim, const cJSON *o, char *errstr,
+			    size_t errstr_size) {
+	const char *id = jstr(o, "id");
+	const cJSON *x, *m, *v;
+	sim_tenant_t *tn;
+	rs_err_t err;
+
+	if (!id || !jstr(o, "entra_tenant_id") || !jstr(o, "graph_client_id") ||
+	    !jstr(o, "talkdesk_client_id") ||
+	    !jstr(o, "talkdesk_client_secret") || sim_tenant_by_id(sim, id)) {
+		rs_snprintf(errstr, errstr_size,
+			    "dataset: tenant entry %s lacks ids/credentials "
+			    "or is a duplicate",
+			    id ? id : "?");
+		return RS_ERR_PARSE;
+	}
+	tn = sim_tenant_new(sim, id);
+	tn->entra_tenant_id = jdup(o, "entra_tenant_id");
+	tn->domain = jdup(o, "domain");
+	tn->mail_domain = jdup(o, "mail_domain");
+	tn->graph_client_id = jdup(o, "graph_client_id");
+	tn->graph_client_secret = jdup(o, "graph_client_secret");
+	tn->pfx_password = jdup(o, "pfx_password");
+	tn->td_account = jdup(o, "talkdesk_account");
+	tn->td_client_id = jdup(o, "talkdesk_client_id");
+	tn->td_client_secret = jdup(o, "talkdesk_client_secret");
+	if (!tn->domain || !tn->mail_domain || !tn->pfx_password) {
+		rs_snprintf(errstr, errstr_size, "dataset: %s incomplete", id);
+		sim_tenant_destroy(tn);
+		return RS_ERR_PARSE;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(o, "ring_groups");
+	if (cJSON_IsNumber(v) && v->valueint >= 0 && v->valueint <= 2)
+		tn->rg_mode = (rs_sim_rg_mode_t)v->valueint;
+	if (jstr(o, "cert_pem") && jstr(o, "key_pem")) {
+		err = sim_cert_from_pem(tn, jstr(o, "cert_pem"),
+					jstr(o, "key_pem"), errstr,
+					errstr_size);
+		if (err) {
+			sim_tenant_destroy(tn);
+			return err;
+		}
+	}
+	m = cJSON_GetObjectItemCaseSensitive(o, "mapping");
+	tn->map_queue = rs_calloc((size_t)cJSON_GetArraySize(m) + 1,
+				  sizeof(char *));
+	tn->map_group = rs_calloc((size_t)cJSON_GetArraySize(m) + 1,
+				  sizeof(char *));
+	cJSON_ArrayForEach(x, m) {
+		if (!cJSON_IsString(x) || !x->string)
+			continue;
+		tn->map_queue[tn->n_map] = rs_strdup(x->string);
+		tn->map_group[tn->n_map] = rs_strdup(x->valuestring);
+		tn->n_map++;
+	}
+	sim_tenants_add(sim, tn);
+	sim_tenant_wrlock(tn);
+	tenant_load_data(tn, o);
 	sim_throttle_size(tn);
 	sim_tenant_unlock(tn);
 	return RS_OK;
 }
 
-rs_err_t rs_sim_load(rs_sim_t *sim, const char *path, char *errstr,
-		     size_t errstr_size) {
+/* Reads and parses a dataset file (bounded size). */
+static rs_err_t read_doc(const char *path, cJSON **out, char *errstr,
+			 size_t errstr_size) {
 	FILE *fp = fopen(path, "rb");
 	char *buf = NULL, eb[128];
 	long len;
-	cJSON *root = NULL;
-	const cJSON *arr, *it;
 	rs_err_t err = RS_ERR_IO;
 
+	*out = NULL;
 	if (!fp) {
 		rs_snprintf(errstr, errstr_size, "%s: %s", path,
 			    rs_strerror(errno, eb, sizeof(eb)));
@@ -329,18 +337,36 @@ rs_err_t rs_sim_load(rs_sim_t *sim, const char *path, char *errstr,
 		goto out;
 	}
 	buf[len] = '\0';
-	err = RS_ERR_PARSE;
-	root = cJSON_ParseWithLength(buf, (size_t)len);
-	arr = cJSON_GetObjectItemCaseSensitive(root, "tenants");
-	if (!cJSON_IsArray(arr)) {
+	*out = cJSON_ParseWithLength(buf, (size_t)len);
+	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(*out, "tenants"))) {
 		rs_snprintf(errstr, errstr_size,
 			    "%s: not a rostersync-sim dataset", path);
+		cJSON_Delete(*out);
+		*out = NULL;
+		err = RS_ERR_PARSE;
 		goto out;
 	}
+	err = RS_OK;
+out:
+	if (buf)
+		rs_wipe(buf, (size_t)len); /* it holds secrets and keys */
+	rs_free(buf);
+	fclose(fp);
+	return err;
+}
+
+rs_err_t rs_sim_load(rs_sim_t *sim, const char *path, char *errstr,
+		     size_t errstr_size) {
+	cJSON *root = NULL;
+	const cJSON *it;
+	rs_err_t err;
+
+	err = read_doc(path, &root, errstr, errstr_size);
+	if (err)
+		return err;
 	pthread_rwlock_wrlock(&sim->state_lock);
 	sim_tenants_clear(sim);
-	err = RS_OK;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "tenants")) {
 		err = tenant_load(sim, it, errstr, errstr_size);
 		if (err)
 			break;
@@ -354,11 +380,33 @@ rs_err_t rs_sim_load(rs_sim_t *sim, const char *path, char *errstr,
 	}
 	pthread_rwlock_unlock(&sim->state_lock);
 	sim_tokens_clear(sim);
-out:
 	cJSON_Delete(root);
-	rs_free(buf);
-	fclose(fp);
 	return err;
+}
+
+rs_err_t sim_io_reload_data(rs_sim_t *sim, char *errstr, size_t errstr_size) {
+	cJSON *root = NULL;
+	const cJSON *it;
+	rs_err_t err;
+
+	err = read_doc(sim->loaded_path, &root, errstr, errstr_size);
+	if (err)
+		return err;
+	/* Tenant by tenant under each tenant's write lock: the tenant list
+	 * and credentials stay, so this is safe from a request handler. */
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "tenants")) {
+		const char *id = jstr(it, "id");
+		sim_tenant_t *tn = id ? sim_tenant_by_id(sim, id) : NULL;
+		if (!tn)
+			continue;
+		sim_tenant_wrlock(tn);
+		sim_tenant_clear_data(tn);
+		tenant_load_data(tn, it);
+		sim_throttle_size(tn);
+		sim_tenant_unlock(tn);
+	}
+	cJSON_Delete(root);
+	return RS_OK;
 }
 
 /* ---- --print-config ------------------------------------------------ */

@@ -167,6 +167,11 @@ cJSON *sim_tenants_json(rs_sim_t *sim);
 cJSON *sim_state_json(rs_sim_t *sim, const char *tenant);
 void sim_bucket_init(sim_bucket_t *b, double capacity, double window_s);
 
+/* sim_io.c */
+/** @brief Restores every tenant's data from the loaded dataset file
+ *  (state_lock held for reading; credentials and tenant list unchanged). */
+rs_err_t sim_io_reload_data(rs_sim_t *sim, char *errstr, size_t errstr_size);
+
 /* sim_throttle.c */
 /** @brief Sets tn's RU budget from conf or its size class (tn->lock held). */
 void sim_throttle_size(sim_tenant_t *tn);

@@ -179,6 +179,28 @@ int main(void) {
 	}
 	s2 = get_state(c.port);
 	TEST_ASSERT(!strcmp(s1, s2), "loaded state equals saved state");
+	rs_free(s2);
+
+	SUB_TEST("reset of a loaded dataset restores the file's state");
+	{
+		char url[128];
+		it_resp_t r;
+		rs_snprintf(url, sizeof(url),
+			    "http://127.0.0.1:%d/_sim/churn?changes=30", c.port);
+		it_http(&r, "POST", url, NULL, "", NULL, 0);
+		TEST_ASSERT(r.status == 200, "churn %ld", r.status);
+		it_resp_free(&r);
+		s2 = get_state(c.port);
+		TEST_ASSERT(strcmp(s1, s2), "churn changed the state");
+		rs_free(s2);
+		rs_snprintf(url, sizeof(url), "http://127.0.0.1:%d/_sim/reset",
+			    c.port);
+		it_http(&r, "POST", url, NULL, "", NULL, 0);
+		TEST_ASSERT(r.status == 200, "reset %ld %s", r.status, r.body);
+		it_resp_free(&r);
+		s2 = get_state(c.port);
+		TEST_ASSERT(!strcmp(s1, s2), "reset restored the loaded state");
+	}
 	TEST_ASSERT(stop_sim(&c) == 0, "clean exit");
 
 	SUB_TEST("bad arguments: exit code 2");
