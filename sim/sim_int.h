@@ -535,7 +535,9 @@ typedef struct sim_module_s {
 			    const char *retry_after);
 } sim_module_t;
 
-/* The modules (sim_core.c lists them in dispatch order). */
+/* The modules (sim_core.c lists them in dispatch order).  sim_graph.c
+ * defines sim_module_graph; the core references it only once that file
+ * exists (RS_SIM_HAVE_GRAPH, set by sim/CMakeLists.txt). */
 extern const sim_module_t sim_module_login;
 extern const sim_module_t sim_module_talkdesk;
 extern const sim_module_t sim_module_control;
