@@ -169,6 +169,8 @@ void rs_sim_destroy(rs_sim_t *sim) {
 
 /* ---- requests and responses ---------------------------------------- */
 
+static char *join_args(const sim_kv_t *kv);
+
 const char *sim_req_header(const sim_req_t *req, const char *name) {
 	int i;
 	for (i = 0; i < req->n_hdr; i++)
@@ -252,6 +254,10 @@ rs_err_t sim_req_init(sim_req_t *req, rs_sim_t *sim, const sim_req_t *parent,
 	req->start_us = rs_now_us();
 	sim_guid_random(req->request_id);
 	err = sim_kv_parse(&req->args, req->query, strlen(req->query));
+	/* Keep the decoded form, as for wire requests (MHD decodes those):
+	 * the ledger shows $batch sub-requests the same way. */
+	rs_free(req->query);
+	req->query = join_args(&req->args);
 	return err;
 }
 
