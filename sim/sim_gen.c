@@ -713,6 +713,11 @@ rs_err_t sim_gen_build(rs_sim_t *sim, const rs_sim_gen_t *gen, char *errstr,
 	return RS_OK;
 }
 
+/*
+ * Replaces the whole dataset under the state write lock: callers do this
+ * before serving or between test phases, never from a handler.  Tokens of
+ * the previous dataset are dropped (their tenants no longer exist).
+ */
 rs_err_t rs_sim_generate(rs_sim_t *sim, const rs_sim_gen_t *gen,
 			 char *errstr, size_t errstr_size) {
 	rs_err_t err;

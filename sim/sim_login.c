@@ -31,6 +31,12 @@ static void aad_error(sim_req_t *req, sim_resp_t *resp, int status,
 		      const char *error, int code, const char *fmt, ...)
 	RS_PRINTF(6, 7);
 
+/*
+ * Entra's error body (graph.md §1).  Clients must branch on `error` (and
+ * maybe error_codes), never on the description text, which Microsoft
+ * rewords; the sim's texts follow the real ones closely anyway so logs read
+ * the same.
+ */
 static void aad_error(sim_req_t *req, sim_resp_t *resp, int status,
 		      const char *error, int code, const char *fmt, ...) {
 	char msg[1024], desc[1600], ts[32], uri[96], corr[37];

@@ -540,6 +540,12 @@ static cJSON *guardian_user_json(sim_tenant_t *tn, const sim_td_user_t *u) {
 	return o;
 }
 
+/*
+ * GET /guardian/users.  The filter is mandatory (1050005 without it),
+ * checked after the Accept header (406 first, as a gateway would), and a
+ * filter the sim does not understand is refused rather than ignored: a
+ * silently ignored filter would let a client believe it filtered.
+ */
 static void td_guardian_list(sim_req_t *req, sim_resp_t *resp) {
 	const char *filter = sim_req_arg(req, "filter");
 	const char *order = sim_req_arg(req, "order_by");
@@ -647,6 +653,11 @@ static int cmp_queue_name(const void *a, const void *b) {
 	return strcmp(x->name, y->name);
 }
 
+/*
+ * GET /ring-groups (legacy).  A ring group has no id, its name is the key
+ * (sources.md §1.4); the sim serves each queue as the ring group of the same
+ * name, so legacy and Queues-API clients see the same memberships.
+ */
 static void td_rg_list(sim_req_t *req, sim_resp_t *resp) {
 	const char *name = sim_req_arg(req, "name");
 	const char *order = sim_req_arg(req, "order_by");
@@ -750,6 +761,10 @@ static cJSON *members_page(sim_req_t *req, sim_tenant_t *tn,
 	return arr;
 }
 
+/*
+ * GET /ring-groups/{name}/users: ids only (with self links); clients must
+ * resolve each id through /users/{id}, as with the real API.
+ */
 static void td_rg_users(sim_req_t *req, sim_resp_t *resp) {
 	const char *active = sim_req_arg(req, "active");
 	sim_td_queue_t *q;
@@ -1138,6 +1153,11 @@ static void td_no_route(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_td_error(resp, 404, "0000404", "Not Found");
 }
 
+/*
+ * Injected errors in Talkdesk's shape: 429 is the documented rate-limit
+ * body, 503 the load-shedding body whose retry hint is in "fields", anything
+ * else a generic 7-digit code.
+ */
 static void td_fault(sim_req_t *req, sim_resp_t *resp, int status,
 		     const char *retry_after) {
 	(void)req;

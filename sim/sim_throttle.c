@@ -146,6 +146,11 @@ void sim_retry_after_fmt(int64_t wait_us, char *buf, size_t size) {
 	}
 }
 
+/*
+ * The Graph face of the throttle: on success only x-ms-resource-unit is
+ * added (the handler builds the answer); on 429 the whole response is
+ * built here so every Graph endpoint throttles identically.
+ */
 bool sim_graph_throttle(sim_req_t *req, sim_resp_t *resp, int cost,
 			bool write) {
 	const char *scope = NULL;
