@@ -181,6 +181,9 @@ typedef struct sim_td_user_s {
 	bool active;
 	char *extension;         /* may be NULL */
 	int64_t created_ms;
+	char status[40];         /* agent status (§1.8): "available", "away",
+				  * "busy", "offline", "after_call_work", or a
+				  * custom "away_*" / "busy_*" */
 } sim_td_user_t;
 
 /** A Talkdesk queue; with ring groups served, also the ring group of the
@@ -584,6 +587,8 @@ void sim_req_cleanup(sim_req_t *req);
 #define SIM_TD_SCOPE_QUEUES_WRITE (1u << 6)        /* queues:write */
 #define SIM_TD_SCOPE_ACCOUNT_READ (1u << 7)        /* account:read */
 #define SIM_TD_SCOPE_USER_RING_GROUPS_WRITE (1u << 8)
+#define SIM_TD_SCOPE_CCAAS_STATUS_READ (1u << 9)   /* ccaas-user-status:read */
+#define SIM_TD_SCOPE_CCAAS_STATUS_WRITE (1u << 10) /* ccaas-user-status:write */
 
 /**
  * @brief Issues an access token.  For Graph the token is a JWT-shaped

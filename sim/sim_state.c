@@ -536,6 +536,20 @@ sim_td_user_t *sim_td_user_add(sim_tenant_t *tn, const char *id,
 	u->name = rs_strdup(name);
 	u->active = true;
 	u->created_ms = rs_wall_ms();
+	{
+		/* Initial agent status from the id, so it is deterministic
+		 * without consuming the generator's random stream. */
+		static const char *const st[] = {
+			"available", "available", "available", "available",
+			"available", "available", "away", "away", "busy",
+			"offline"};
+		uint64_t h = 1469598103934665603ULL;
+		const char *c;
+		for (c = id; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+		rs_snprintf(u->status, sizeof(u->status), "%s",
+			    st[h % RS_ARRAY_SIZE(st)]);
+	}
 	sim_map_put(&tn->td_users, id, u);
 	l = sim_strlower(email);
 	sim_map_put(&tn->td_users_by_email, l, u);

@@ -8,6 +8,8 @@
  *   POST /actions/users/assign-ring-groups   user-ring-groups:write (EA)
  *   POST /actions/users/unassign-ring-groups user-ring-groups:write (EA)
  *   PUT  /users/{id}/ring-groups             user-ring-groups:write (EA)
+ *   POST /ccaas/users/status                 ccaas-user-status:read (EA)
+ *   PUT  /ccaas/users/{id}/status            ccaas-user-status:write (EA)
  *   GET  /ccaas/queues                       queues:read
  *   GET  /ccaas/queues/{id}/users            queues-users:read
  *
@@ -54,6 +56,11 @@ static const td_codes_t td_queue_codes = {
 	"0490001", "0490002", "0490003", "0490004",
 	"Unauthorized", "Forbidden access", "Queue not found"};
 
+/* Agent status API codes 15800xx (sources.md §1.8). */
+static const td_codes_t td_status_codes = {
+	"1580007", "1580004", "1580005", "1580006",
+	"Unauthorized", "Forbidden", "User not found"};
+
 static const struct {
 	const char *name;
 	uint32_t bit;
@@ -67,6 +74,8 @@ static const struct {
 	{"queues-users:read", SIM_TD_SCOPE_QUEUES_USERS_READ},
 	{"queues:write", SIM_TD_SCOPE_QUEUES_WRITE},
 	{"account:read", SIM_TD_SCOPE_ACCOUNT_READ},
+	{"ccaas-user-status:read", SIM_TD_SCOPE_CCAAS_STATUS_READ},
+	{"ccaas-user-status:write", SIM_TD_SCOPE_CCAAS_STATUS_WRITE},
 };
 
 static void oauth_error(sim_resp_t *resp, int status, const char *error,
@@ -1017,6 +1026,110 @@ static void td_user_rg_put(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_empty(resp, 204);
 }
 
+/* ---- agent status (Early Access, sources.md §1.8) ------------------ */
+
+#define STATUS_BATCH_MAX 20
+
+/* Statuses an agent can be moved from/to through the API: available, away
+ * and existing custom away_* / busy_* ones; never busy, after_call_work or
+ * offline (those belong to the telephony side). */
+static bool status_settable(const char *s) {
+	return !strcmp(s, "available") || !strcmp(s, "away") ||
+	       (!strncmp(s, "away_", 5) && s[5]) ||
+	       (!strncmp(s, "busy_", 5) && s[5]);
+}
+
+/* POST /ccaas/users/status {"user_ids":[≤20]} -> [{"id","status"}]. */
+static void td_status_get(sim_req_t *req, sim_resp_t *resp) {
+	cJSON *body, *out;
+	const cJSON *ids, *id;
+
+	if (!td_auth(req, resp, &td_status_codes,
+		     SIM_TD_SCOPE_CCAAS_STATUS_READ))
+		return;
+	body = sim_req_json(req);
+	ids = cJSON_GetObjectItemCaseSensitive(body, "user_ids");
+	if (!cJSON_IsArray(ids)) {
+		cJSON_Delete(body);
+		sim_resp_td_error(resp, 400, "1580007", "Bad request");
+		return;
+	}
+	if (cJSON_GetArraySize(ids) > STATUS_BATCH_MAX) {
+		cJSON_Delete(body);
+		sim_resp_td_error(resp, 400, "1580008",
+				  "Maximum number of user ids exceeded");
+		return;
+	}
+	out = cJSON_CreateArray();
+	sim_tenant_rdlock(req->tn);
+	cJSON_ArrayForEach(id, ids) {
+		sim_td_user_t *u;
+		cJSON *o;
+		if (!cJSON_IsString(id))
+			continue;
+		u = sim_td_user_get(req->tn, id->valuestring);
+		if (!u) /* unknown ids are left out of the answer */
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", u->id);
+		cJSON_AddStringToObject(o, "status", u->status);
+		cJSON_AddItemToArray(out, o);
+	}
+	sim_tenant_unlock(req->tn);
+	cJSON_Delete(body);
+	sim_resp_json(resp, 200, out, NULL);
+}
+
+/* PUT /ccaas/users/{id}/status {"current_status","new_status"}: the
+ * current status is an optimistic check (1580002 when stale). */
+static void td_status_put(sim_req_t *req, sim_resp_t *resp) {
+	cJSON *body;
+	const char *cur, *nw;
+	sim_td_user_t *u;
+	const char *code = NULL, *msg = NULL;
+
+	if (!td_auth(req, resp, &td_status_codes,
+		     SIM_TD_SCOPE_CCAAS_STATUS_WRITE))
+		return;
+	body = sim_req_json(req);
+	cur = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(body, "current_status"));
+	nw = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(body, "new_status"));
+	if (!cur || !nw || strlen(nw) >= sizeof(u->status)) {
+		cJSON_Delete(body);
+		sim_resp_td_error(resp, 400, "1580003", "Invalid new status");
+		return;
+	}
+	sim_tenant_wrlock(req->tn);
+	u = sim_td_user_get(req->tn, req->params[0]);
+	if (!u) {
+		code = "1580006";
+		msg = "User not found";
+	} else if (!status_settable(nw)) {
+		code = "1580003";
+		msg = "Invalid new status";
+	} else if (strcmp(cur, u->status)) {
+		code = "1580002";
+		msg = "Current status does not match";
+	} else if (!status_settable(u->status)) {
+		code = "1580001";
+		msg = "Invalid status transition";
+	} else {
+		rs_snprintf(u->status, sizeof(u->status), "%s", nw);
+	}
+	sim_tenant_unlock(req->tn);
+	cJSON_Delete(body);
+	if (code) {
+		if (!strcmp(code, "1580006"))
+			flag_if_foreign(req, req->params[0]);
+		sim_resp_td_error(resp, !strcmp(code, "1580006") ? 404 : 400,
+				  code, msg);
+		return;
+	}
+	sim_resp_empty(resp, 204);
+}
+
 /* ---- queues -------------------------------------------------------- */
 
 static cJSON *queue_json(const sim_td_queue_t *q) {
@@ -1198,6 +1311,8 @@ static const sim_route_t td_routes[] = {
 	 "talkdesk.ringgroups.unassign"},
 	{"PUT", "/users/{}/ring-groups", td_user_rg_put,
 	 "talkdesk.users.ringgroups.put"},
+	{"POST", "/ccaas/users/status", td_status_get, "talkdesk.status.get"},
+	{"PUT", "/ccaas/users/{}/status", td_status_put, "talkdesk.status.put"},
 	{"GET", "/ccaas/queues", td_queues_list, "talkdesk.queues.list"},
 	{"GET", "/ccaas/queues/{}/users", td_queue_users,
 	 "talkdesk.queues.users"},

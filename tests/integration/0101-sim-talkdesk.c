@@ -5,7 +5,7 @@
  * (every item exactly once), guardian's required filter and bare-array
  * _embedded, ring groups retired/served per tenant (reads and the
  * Early Access writes: idempotent assign, implicit creation, bulk limit,
- * last-ring-group guard), token expiry.
+ * last-ring-group guard), agent status read/write rules, token expiry.
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
@@ -433,6 +433,131 @@ int main(void) {
 		TEST_ASSERT(r.status == 404, "t002 still retired");
 		it_resp_free(&r);
 		rs_free(tok2);
+	}
+
+	SUB_TEST("agent status: batch read (max 20), optimistic PUT rules");
+	{
+		cJSON *tdu = cJSON_GetObjectItem(
+			cJSON_GetObjectItem(
+				cJSON_GetObjectItem(
+					cJSON_GetObjectItem(state, "tenants"),
+					"t001"),
+				"talkdesk"),
+			"users");
+		char auth[2048], su[512], body[4096], cur[64] = "";
+		const char *h[] = {auth, "Content-Type: application/json",
+				   NULL};
+		const char *settable = NULL, *locked = NULL;
+		int k, n = cJSON_GetArraySize(tdu);
+		size_t o;
+
+		rs_snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			    tok);
+		rs_snprintf(su, sizeof(su), "%s/talkdesk/ccaas/users/status",
+			    rs_sim_base_url(sim));
+		/* 21 ids: refused. */
+		rs_snprintf(body, sizeof(body), "{\"user_ids\":[");
+		for (k = 0; k < 21; k++) {
+			o = strlen(body);
+			rs_snprintf(body + o, sizeof(body) - o, "%s\"%s\"",
+				    k ? "," : "",
+				    it_jstr(cJSON_GetArrayItem(tdu, k % n),
+					    "id"));
+		}
+		o = strlen(body);
+		rs_snprintf(body + o, sizeof(body) - o, "]}");
+		it_http(&r, "POST", su, h, body, NULL, 0);
+		expect_td_error(&r, 400, "1580008");
+		it_resp_free(&r);
+		/* Batches of 20 until one settable and one locked status. */
+		for (k = 0; k < n && (!settable || !locked); k += 20) {
+			int m;
+			cJSON *arr, *e2;
+			rs_snprintf(body, sizeof(body), "{\"user_ids\":[");
+			for (m = k; m < n && m < k + 20; m++) {
+				o = strlen(body);
+				rs_snprintf(body + o, sizeof(body) - o,
+					    "%s\"%s\"", m > k ? "," : "",
+					    it_jstr(cJSON_GetArrayItem(tdu, m),
+						    "id"));
+			}
+			o = strlen(body);
+			rs_snprintf(body + o, sizeof(body) - o, "]}");
+			it_http(&r, "POST", su, h, body, NULL, 0);
+			TEST_ASSERT(r.status == 200, "status read %ld %s",
+				    r.status, r.body);
+			arr = it_json(&r);
+			TEST_ASSERT(cJSON_GetArraySize(arr) == m - k,
+				    "one status per id");
+			cJSON_ArrayForEach(e2, arr) {
+				const char *st = it_jstr(e2, "status");
+				if (!settable && (!strcmp(st, "available") ||
+						  !strcmp(st, "away"))) {
+					settable = rs_strdup(it_jstr(e2, "id"));
+					rs_snprintf(cur, sizeof(cur), "%s", st);
+				}
+				if (!locked && (!strcmp(st, "busy") ||
+						!strcmp(st, "offline")))
+					locked = rs_strdup(it_jstr(e2, "id"));
+			}
+			cJSON_Delete(arr);
+			it_resp_free(&r);
+		}
+		TEST_ASSERT(settable && locked, "dataset has both kinds");
+		rs_snprintf(su, sizeof(su), "%s/talkdesk/ccaas/users/%s/status",
+			    rs_sim_base_url(sim), settable);
+		rs_snprintf(body, sizeof(body),
+			    "{\"current_status\":\"%s\",\"new_status\":"
+			    "\"away_lunch\"}",
+			    cur);
+		it_http(&r, "PUT", su, h, body, NULL, 0);
+		TEST_ASSERT(r.status == 204, "put %ld %s", r.status, r.body);
+		it_resp_free(&r);
+		/* Same request again: current status is stale now. */
+		it_http(&r, "PUT", su, h, body, NULL, 0);
+		expect_td_error(&r, 400, "1580002");
+		it_resp_free(&r);
+		it_http(&r, "PUT", su, h,
+			"{\"current_status\":\"away_lunch\",\"new_status\":"
+			"\"busy\"}",
+			NULL, 0);
+		expect_td_error(&r, 400, "1580003");
+		it_resp_free(&r);
+		rs_snprintf(su, sizeof(su), "%s/talkdesk/ccaas/users/%s/status",
+			    rs_sim_base_url(sim), locked);
+		{
+			char body2[256];
+			char *lst;
+			rs_snprintf(body2, sizeof(body2),
+				    "{\"user_ids\":[\"%s\"]}", locked);
+			rs_snprintf(body, sizeof(body), "%s/talkdesk/ccaas/users/status",
+				    rs_sim_base_url(sim));
+			it_http(&r, "POST", body, h, body2, NULL, 0);
+			j = it_json(&r);
+			lst = rs_strdup(it_jstr(cJSON_GetArrayItem(j, 0),
+						"status"));
+			cJSON_Delete(j);
+			it_resp_free(&r);
+			rs_snprintf(body, sizeof(body),
+				    "{\"current_status\":\"%s\","
+				    "\"new_status\":\"available\"}",
+				    lst);
+			it_http(&r, "PUT", su, h, body, NULL, 0);
+			expect_td_error(&r, 400, "1580001");
+			it_resp_free(&r);
+			rs_free(lst);
+		}
+		rs_snprintf(su, sizeof(su),
+			    "%s/talkdesk/ccaas/users/5b34eb0cdcba1b000bdbd320/status",
+			    rs_sim_base_url(sim));
+		it_http(&r, "PUT", su, h,
+			"{\"current_status\":\"away\",\"new_status\":"
+			"\"available\"}",
+			NULL, 0);
+		expect_td_error(&r, 404, "1580006");
+		it_resp_free(&r);
+		rs_free((char *)settable);
+		rs_free((char *)locked);
 	}
 
 	SUB_TEST("unknown path: Talkdesk-shaped 404");
