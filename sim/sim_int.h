@@ -238,6 +238,13 @@ typedef struct sim_bucket_s {
 	int64_t last_us;         /* monotonic */
 } sim_bucket_t;
 
+/* Slots of sim_tenant_t.ext (one per module that keeps private state). */
+#define SIM_EXT_GRAPH 0
+#define SIM_EXT_DESKDIRECTOR 1
+#define SIM_EXT_GENESYS 2
+#define SIM_EXT_TEAMS 3
+#define SIM_EXT_MAX 8
+
 /** One tenant: its Entra directory, its app registration(s), its
  *  Talkdesk account.  Owned by rs_sim_t. */
 typedef struct sim_tenant_s {
@@ -297,6 +304,15 @@ typedef struct sim_tenant_s {
 	/* Scripted credential states (POST /_sim/tenants/{id}); read and
 	 * written atomically (no lock). */
 	bool graph_secret_expired; /* login answers AADSTS7000222 */
+
+	/* Per-module private state of this tenant (e.g. Graph presence per
+	 * user), since modules have no other place to keep state (no globals,
+	 * STYLE.md 11).  Guarded by tn->lock: a module creates its slot lazily
+	 * under the write lock and sets ext_free; the core frees it (and
+	 * clears the slot) when the tenant's data is cleared - reset, reload,
+	 * destroy - so module state resets with the dataset. */
+	void *ext[SIM_EXT_MAX];
+	void (*ext_free[SIM_EXT_MAX])(void *);
 } sim_tenant_t;
 
 /* Tenant lookup (caller holds sim->state_lock for reading: every handler

@@ -133,6 +133,7 @@ static void chglog_clear(sim_chglog_t *c) {
  */
 void sim_tenant_clear_data(sim_tenant_t *tn) {
 	size_t pos = 0;
+	int i;
 	const char *key;
 	rs_sim_t *sim = tn->sim;
 
@@ -164,6 +165,12 @@ void sim_tenant_clear_data(sim_tenant_t *tn) {
 	sim_vec_cleanup(&tn->td_queue_list);
 	chglog_clear(&tn->chg);
 	tn->churn_round = 0;
+	for (i = 0; i < SIM_EXT_MAX; i++) {
+		if (tn->ext[i] && tn->ext_free[i])
+			tn->ext_free[i](tn->ext[i]);
+		tn->ext[i] = NULL;
+		tn->ext_free[i] = NULL;
+	}
 }
 
 void sim_tenant_destroy(sim_tenant_t *tn) {

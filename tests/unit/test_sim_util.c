@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "rs/rs_base.h"
-#include "sim_int.h"
+#include "sim_priv.h"
 
 static void test_map(void **state) {
 	sim_map_t m;
@@ -152,6 +152,35 @@ static void test_retry_after_fmt(void **state) {
 	assert_string_equal(buf, "0.001");
 }
 
+static int ext_freed;
+
+static void ext_free_cb(void *p) {
+	ext_freed++;
+	rs_free(p);
+}
+
+static void test_ext_slot(void **state) {
+	rs_sim_t *sim;
+	sim_tenant_t *tn;
+	char errstr[128];
+	(void)state;
+
+	sim = rs_sim_new(NULL, errstr, sizeof(errstr));
+	assert_non_null(sim);
+	tn = sim_tenant_new(sim, "t1");
+	tn->ext[SIM_EXT_GRAPH] = rs_malloc(16);
+	tn->ext_free[SIM_EXT_GRAPH] = ext_free_cb;
+	/* Clearing the data (reset/reload) frees module state too. */
+	sim_tenant_clear_data(tn);
+	assert_int_equal(ext_freed, 1);
+	assert_null(tn->ext[SIM_EXT_GRAPH]);
+	tn->ext[SIM_EXT_GENESYS] = rs_malloc(16);
+	tn->ext_free[SIM_EXT_GENESYS] = ext_free_cb;
+	sim_tenant_destroy(tn);
+	assert_int_equal(ext_freed, 2);
+	rs_sim_destroy(sim);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map),
@@ -160,6 +189,7 @@ int main(void) {
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_rng),
 		cmocka_unit_test(test_retry_after_fmt),
+		cmocka_unit_test(test_ext_slot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
