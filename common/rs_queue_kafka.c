@@ -1,0 +1,1016 @@
+/*
+ * rs_queue_kafka.c - the librdkafka 2.0.2 back-end of rs_queue.
+ *
+ * Two rd_kafka_t handles: an idempotent producer served by a small poller
+ * thread (so delivery reports are counted promptly even when the caller
+ * does not produce for a while), and a group consumer with
+ * cooperative-sticky assignment and enable.auto.offset.store=false: offsets
+ * are stored only through the generic tracker (rs_queue.c) and committed by
+ * auto-commit, on unassign, and by rs_queue_commit().
+ *
+ * The librdkafka 2.0.2 pitfalls this file works around are listed in
+ * /work/shared/reference/kafka.md section 6 and docs/internals/queue.md.
+ */
+#include "rs/rs_base.h"
+#include "rs/rs_log.h"
+#include "rs/rs_queue.h"
+#include "rs_queue_int.h"
+
+#include <librdkafka/rdkafka.h>
+#include <time.h>
+
+typedef struct kq_s {
+	rd_kafka_t *prod;
+	rd_kafka_t *cons;
+	pthread_t poller;
+	bool poller_started;
+	atomic_bool poller_stop;
+	rs_qmsg_t *stash_head, *stash_tail; /* accepted later (poll thread) */
+	bool ever_assigned; /* first ASSIGN seen (2.0.2 #4312 guard) */
+	bool closed;
+	bool draining_done; /* close already drained: revoke skips waiting */
+	atomic_int fatal;   /* a fatal consumer error was seen */
+	char fatal_str[256];
+} kq_t;
+
+#define KQ(q) ((kq_t *)(q)->be_state)
+
+/* ---------------------------------------------------------------------- */
+/* Configuration                                                          */
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+			 const char *buf) {
+	(void)rk;
+	rs_log(NULL, level, "KAFKA", "%s: %s", fac, buf);
+}
+
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
+			   void *opaque) {
+	rs_queue_t *q = opaque;
+	kq_t *kq = KQ(q);
+
+	(void)rk;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		if (!atomic_exchange(&kq->fatal, 1))
+			rs_log(NULL, LOG_ERR, "QUEUE", "fatal error: %s", reason);
+		return;
+	}
+	/* Transient: librdkafka retries by itself (broker down, etc.). */
+	rs_log(NULL, LOG_WARNING, "QUEUE", "%s: %s",
+	       rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static bool conf_set(rd_kafka_conf_t *kc, const char *name, const char *val,
+		     char *errstr, size_t errstr_size) {
+	char buf[256];
+
+	if (rd_kafka_conf_set(kc, name, val, buf, sizeof(buf)) !=
+	    RD_KAFKA_CONF_OK) {
+		rs_snprintf(errstr, errstr_size, "%s: %s", name, buf);
+		return false;
+	}
+	return true;
+}
+
+static bool conf_set_int(rd_kafka_conf_t *kc, const char *name, int val,
+			 char *errstr, size_t errstr_size) {
+	char buf[32];
+
+	rs_snprintf(buf, sizeof(buf), "%d", val);
+	return conf_set(kc, name, buf, errstr, errstr_size);
+}
+
+/* Settings the contract depends on: users may not override them. */
+static bool prop_protected(const char *name) {
+	static const char *const prot[] = {"enable.auto.offset.store",
+					   "enable.idempotence",
+					   "partition.assignment.strategy",
+					   "group.id", "enable.partition.eof"};
+	size_t i;
+
+	for (i = 0; i < RS_ARRAY_SIZE(prot); i++)
+		if (!strcmp(name, prot[i]))
+			return true;
+	return false;
+}
+
+/* Applies the user's "key=value" list for one side ("producer." or
+ * "consumer." prefixes pick a side, no prefix means both). */
+static bool conf_apply_props(rd_kafka_conf_t *kc, const rs_queue_conf_t *conf,
+			     const char *side, char *errstr,
+			     size_t errstr_size) {
+	size_t i;
+
+	for (i = 0; i < conf->prop_cnt; i++) {
+		const char *kv = conf->props[i];
+		const char *eq = strchr(kv, '=');
+		char name[128];
+		const char *n;
+		size_t nlen;
+
+		if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(name)) {
+			rs_snprintf(errstr, errstr_size,
+				    "property \"%s\" is not key=value", kv);
+			return false;
+		}
+		nlen = (size_t)(eq - kv);
+		memcpy(name, kv, nlen);
+		name[nlen] = '\0';
+		n = name;
+		if (!strncmp(n, "producer.", 9) || !strncmp(n, "consumer.", 9)) {
+			if (strncmp(n, side, 9))
+				continue;
+			n += 9;
+		}
+		if (prop_protected(n)) {
+			rs_snprintf(errstr, errstr_size,
+				    "property \"%s\" is fixed by the queue "
+				    "contract", n);
+			return false;
+		}
+		if (!conf_set(kc, n, eq + 1, errstr, errstr_size))
+			return false;
+	}
+	return true;
+}
+
+static rd_kafka_conf_t *conf_common(rs_queue_t *q, const rs_queue_conf_t *conf,
+				    char *errstr, size_t errstr_size) {
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+
+	rd_kafka_conf_set_opaque(kc, q);
+	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
+	rd_kafka_conf_set_error_cb(kc, kafka_error_cb);
+	if (!conf_set(kc, "bootstrap.servers", conf->brokers, errstr,
+		      errstr_size) ||
+	    !conf_set(kc, "client.id",
+		      conf->client_id ? conf->client_id : "rostersync", errstr,
+		      errstr_size)) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	return kc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Producer                                                               */
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+		      void *opaque) {
+	rs_queue_t *q = opaque;
+
+	(void)rk;
+	if (rkm->err) {
+		atomic_fetch_add(&q->n_delivery_failed, 1);
+		atomic_fetch_add(&q->n_failed_since_flush, 1);
+		rs_log(NULL, LOG_WARNING, "QUEUE", "delivery to %s failed: %s",
+		       rd_kafka_topic_name(rkm->rkt), rd_kafka_err2str(rkm->err));
+	} else {
+		atomic_fetch_add(&q->n_delivered, 1);
+	}
+	if (q->on_delivery)
+		q->on_delivery(q, rkm->err ? RS_ERR_QUEUE : RS_OK,
+			       rkm->err ? rd_kafka_err2str(rkm->err) : NULL,
+			       rkm->_private, q->opaque);
+}
+
+/* Serves delivery reports and producer errors in <=100 ms steps. */
+static void *poller_main(void *arg) {
+	rs_queue_t *q = arg;
+	kq_t *kq = KQ(q);
+
+	while (!atomic_load(&kq->poller_stop))
+		rd_kafka_poll(kq->prod, 100);
+	return NULL;
+}
+
+static rs_err_t producer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
+			     char *errstr, size_t errstr_size) {
+	kq_t *kq = KQ(q);
+	rd_kafka_conf_t *kc = conf_common(q, conf, errstr, errstr_size);
+	char buf[256];
+
+	if (!kc)
+		return RS_ERR_CONFIG;
+	rd_kafka_conf_set_dr_msg_cb(kc, dr_msg_cb);
+	/* Idempotence gives acks=all, <=5 in flight and infinite retries
+	 * without reordering or duplicates. */
+	if (!conf_set(kc, "enable.idempotence", "true", errstr, errstr_size) ||
+	    !conf_apply_props(kc, conf, "producer.", errstr, errstr_size)) {
+		rd_kafka_conf_destroy(kc);
+		return RS_ERR_CONFIG;
+	}
+	kq->prod = rd_kafka_new(RD_KAFKA_PRODUCER, kc, buf, sizeof(buf));
+	if (!kq->prod) {
+		rs_snprintf(errstr, errstr_size, "producer: %s", buf);
+		rd_kafka_conf_destroy(kc);
+		return RS_ERR_QUEUE;
+	}
+	if (pthread_create(&kq->poller, NULL, poller_main, q) != 0) {
+		rs_snprintf(errstr, errstr_size, "cannot start poller thread");
+		return RS_ERR_FAIL;
+	}
+	kq->poller_started = true;
+	return RS_OK;
+}
+
+static rs_err_t kafka_produce(rs_queue_t *q, const char *topic,
+			      const void *key, size_t keylen,
+			      const void *value, size_t len,
+			      const rs_queue_header_t *hdrs, size_t hdr_cnt,
+			      void *msg_opaque) {
+	kq_t *kq = KQ(q);
+	rd_kafka_headers_t *h = NULL;
+	rd_kafka_resp_err_t kerr;
+	size_t i;
+
+	if (rd_kafka_fatal_error(kq->prod, NULL, 0))
+		return RS_ERR_QUEUE_FATAL;
+	if (hdr_cnt) {
+		h = rd_kafka_headers_new(hdr_cnt);
+		for (i = 0; i < hdr_cnt; i++)
+			rd_kafka_header_add(h, hdrs[i].name, -1, hdrs[i].value,
+					    (ssize_t)hdrs[i].size);
+	}
+	kerr = rd_kafka_producev(
+		kq->prod, RD_KAFKA_V_TOPIC(topic),
+		RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		RD_KAFKA_V_KEY(key, keylen),
+		RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+		RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(msg_opaque),
+		RD_KAFKA_V_END);
+	if (kerr) {
+		/* On failure the headers still belong to us. */
+		rd_kafka_headers_destroy(h);
+		switch (kerr) {
+		case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+			return RS_ERR_AGAIN;
+		case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+			return RS_ERR_TOO_LARGE;
+		case RD_KAFKA_RESP_ERR__FATAL:
+			return RS_ERR_QUEUE_FATAL;
+		default:
+			rs_log(NULL, LOG_WARNING, "QUEUE", "produce to %s: %s",
+			       topic, rd_kafka_err2str(kerr));
+			return RS_ERR_QUEUE;
+		}
+	}
+	atomic_fetch_add(&q->n_produced, 1);
+	return RS_OK;
+}
+
+static rs_err_t kafka_flush(rs_queue_t *q, int timeout_ms) {
+	kq_t *kq = KQ(q);
+	int64_t deadline = rs_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+	for (;;) {
+		int64_t left = deadline - rs_now_ms();
+		if (rd_kafka_outq_len(kq->prod) == 0 || left <= 0)
+			break;
+		rd_kafka_flush(kq->prod, (int)RS_MIN(left, 500));
+	}
+	if (rd_kafka_fatal_error(kq->prod, NULL, 0))
+		return RS_ERR_QUEUE_FATAL;
+	if (rd_kafka_outq_len(kq->prod) > 0)
+		return RS_ERR_TIMEOUT;
+	if (atomic_exchange(&q->n_failed_since_flush, 0) > 0)
+		return RS_ERR_QUEUE;
+	return RS_OK;
+}
+
+static rs_err_t kafka_fatal_error(rs_queue_t *q, char *errstr, size_t size) {
+	kq_t *kq = KQ(q);
+	char buf[256] = "";
+
+	if (kq->prod && rd_kafka_fatal_error(kq->prod, buf, sizeof(buf))) {
+		rs_snprintf(errstr, size, "producer: %s", buf);
+		return RS_ERR_QUEUE_FATAL;
+	}
+	if (kq->cons && rd_kafka_fatal_error(kq->cons, buf, sizeof(buf))) {
+		rs_snprintf(errstr, size, "consumer: %s", buf);
+		return RS_ERR_QUEUE_FATAL;
+	}
+	return RS_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rebalance                                                              */
+
+static rs_queue_partition_t *parts_from_list(
+	const rd_kafka_topic_partition_list_t *l) {
+	rs_queue_partition_t *parts =
+		rs_calloc((size_t)l->cnt + 1, sizeof(*parts));
+	int i;
+
+	for (i = 0; i < l->cnt; i++) {
+		parts[i].topic = l->elems[i].topic;
+		parts[i].partition = l->elems[i].partition;
+	}
+	return parts;
+}
+
+/* Waits (bounded, in 100 ms steps) until the listed partitions have no
+ * outstanding messages, so their finished prefix is as far as it can get
+ * before the partitions move to another member.  q->lock held. */
+static void drain_wait_locked(rs_queue_t *q,
+			      const rd_kafka_topic_partition_list_t *l) {
+	int64_t deadline = rs_now_ms() + q->revoke_drain_ms;
+
+	for (;;) {
+		size_t busy = 0;
+		struct timespec ts;
+		int i;
+
+		for (i = 0; i < l->cnt; i++) {
+			rs_qpart_t *p = rs_queue_part_find(
+				q, l->elems[i].topic, l->elems[i].partition);
+			if (p)
+				busy += p->track.outstanding;
+		}
+		if (!busy || rs_now_ms() >= deadline) {
+			if (busy)
+				rs_log(NULL, LOG_WARNING, "QUEUE",
+				       "revoke: %zu messages still running "
+				       "after %d ms; they will be redelivered",
+				       busy, q->revoke_drain_ms);
+			return;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+	}
+}
+
+/* Drops stashed (never handed out) messages of partitions not assigned any
+ * more: their new owner fetches them from the committed offset. */
+static void stash_prune(rs_queue_t *q) {
+	kq_t *kq = KQ(q);
+	rs_qmsg_t **pp = &kq->stash_head, *m, *prev = NULL;
+
+	while ((m = *pp) != NULL) {
+		bool keep;
+		pthread_mutex_lock(&q->lock);
+		keep = rs_queue_part_find(q, m->topic, m->partition) != NULL;
+		pthread_mutex_unlock(&q->lock);
+		if (keep) {
+			prev = m;
+			pp = &m->next;
+			continue;
+		}
+		*pp = m->next;
+		q->be->msg_free(q, m);
+	}
+	kq->stash_tail = prev;
+}
+
+static void on_assign(rs_queue_t *q, rd_kafka_t *rk,
+		      rd_kafka_topic_partition_list_t *l) {
+	kq_t *kq = KQ(q);
+	rd_kafka_error_t *error;
+	rs_queue_partition_t *parts;
+	int i;
+
+	pthread_mutex_lock(&q->lock);
+	for (i = 0; i < l->cnt; i++)
+		rs_queue_part_add(q, l->elems[i].topic, l->elems[i].partition);
+	pthread_mutex_unlock(&q->lock);
+
+	error = rd_kafka_incremental_assign(rk, l);
+	if (error) {
+		rs_log(NULL, LOG_ERR, "QUEUE", "incremental_assign: %s",
+		       rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	/* New partitions join the paused state if backpressure is on. */
+	pthread_mutex_lock(&q->lock);
+	rs_queue_apply_pause(q);
+	kq->ever_assigned = true;
+	pthread_mutex_unlock(&q->lock);
+
+	if (q->on_assign) {
+		parts = parts_from_list(l);
+		q->on_assign(q, parts, (size_t)l->cnt, false, q->opaque);
+		rs_free(parts);
+	}
+}
+
+static void on_revoke(rs_queue_t *q, rd_kafka_t *rk,
+		      rd_kafka_topic_partition_list_t *l) {
+	kq_t *kq = KQ(q);
+	bool lost = rd_kafka_assignment_lost(rk) != 0;
+	rd_kafka_error_t *error;
+	int i;
+
+	/* The application drops queued jobs of these partitions first, so
+	 * the wait below is only for jobs already running. */
+	if (q->on_revoke) {
+		rs_queue_partition_t *parts = parts_from_list(l);
+		q->on_revoke(q, parts, (size_t)l->cnt, lost, q->opaque);
+		rs_free(parts);
+	}
+
+	pthread_mutex_lock(&q->lock);
+	/* A lost partition may already be another member's: storing or
+	 * waiting is pointless, its offsets cannot be committed. */
+	if (!lost && !kq->draining_done)
+		drain_wait_locked(q, l);
+	for (i = 0; i < l->cnt; i++) {
+		rs_qpart_t *p = rs_queue_part_find(q, l->elems[i].topic,
+						   l->elems[i].partition);
+		if (!p)
+			continue;
+		if (!lost)
+			rs_queue_part_store(q, p);
+		rs_queue_part_remove(q, p);
+	}
+	pthread_mutex_unlock(&q->lock);
+
+	/* With auto-commit on, unassign commits the stored offsets of the
+	 * removed partitions (rd_kafka_assignment_serve_removals). */
+	error = rd_kafka_incremental_unassign(rk, l);
+	if (error) {
+		rs_log(NULL, LOG_ERR, "QUEUE", "incremental_unassign: %s",
+		       rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	stash_prune(q);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *l, void *opaque) {
+	rs_queue_t *q = opaque;
+
+	atomic_fetch_add(&q->n_rebalances, 1);
+	rs_dbg(NULL, RS_DBG_QUEUE, "QUEUE", "rebalance %s: %d partitions%s",
+	       rd_kafka_err2name(err), l->cnt,
+	       rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+		on_assign(q, rk, l);
+	else
+		on_revoke(q, rk, l);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Consumer                                                               */
+
+static rs_err_t consumer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
+			     char *errstr, size_t errstr_size) {
+	kq_t *kq = KQ(q);
+	rd_kafka_conf_t *kc;
+	rd_kafka_topic_partition_list_t *sub;
+	rd_kafka_resp_err_t kerr;
+	int session = conf->session_timeout_ms > 0 ? conf->session_timeout_ms
+						   : 45000;
+	int hb = conf->heartbeat_interval_ms > 0 ? conf->heartbeat_interval_ms
+						 : RS_MAX(session / 15, 100);
+	char buf[256];
+	size_t i;
+
+	if (!conf->group_id || !conf->topic_cnt) {
+		rs_snprintf(errstr, errstr_size,
+			    "consumer needs group_id and topics");
+		return RS_ERR_CONFIG;
+	}
+	if (conf->topic_cnt > RS_QUEUE_MAX_TOPICS) {
+		rs_snprintf(errstr, errstr_size, "too many topics");
+		return RS_ERR_TOO_LARGE;
+	}
+	kc = conf_common(q, conf, errstr, errstr_size);
+	if (!kc)
+		return RS_ERR_CONFIG;
+	rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+	if (!conf_set(kc, "group.id", conf->group_id, errstr, errstr_size) ||
+	    !conf_set(kc, "partition.assignment.strategy", "cooperative-sticky",
+		      errstr, errstr_size) ||
+	    !conf_set(kc, "enable.auto.offset.store", "false", errstr,
+		      errstr_size) ||
+	    !conf_set(kc, "enable.auto.commit", "true", errstr, errstr_size) ||
+	    !conf_set(kc, "enable.partition.eof", "false", errstr,
+		      errstr_size) ||
+	    !conf_set(kc, "auto.offset.reset",
+		      conf->auto_offset_reset ? conf->auto_offset_reset
+					      : "earliest",
+		      errstr, errstr_size) ||
+	    !conf_set_int(kc, "session.timeout.ms", session, errstr,
+			  errstr_size) ||
+	    !conf_set_int(kc, "heartbeat.interval.ms", hb, errstr,
+			  errstr_size) ||
+	    !conf_set_int(kc, "max.poll.interval.ms",
+			  conf->max_poll_interval_ms > 0
+				  ? conf->max_poll_interval_ms
+				  : 300000,
+			  errstr, errstr_size) ||
+	    !conf_set_int(kc, "auto.commit.interval.ms",
+			  conf->auto_commit_interval_ms > 0
+				  ? conf->auto_commit_interval_ms
+				  : 5000,
+			  errstr, errstr_size) ||
+	    !conf_set_int(kc, "queued.max.messages.kbytes",
+			  conf->queued_max_kbytes > 0 ? conf->queued_max_kbytes
+						      : 16384,
+			  errstr, errstr_size) ||
+	    !conf_apply_props(kc, conf, "consumer.", errstr, errstr_size)) {
+		rd_kafka_conf_destroy(kc);
+		return RS_ERR_CONFIG;
+	}
+	kq->cons = rd_kafka_new(RD_KAFKA_CONSUMER, kc, buf, sizeof(buf));
+	if (!kq->cons) {
+		rs_snprintf(errstr, errstr_size, "consumer: %s", buf);
+		rd_kafka_conf_destroy(kc);
+		return RS_ERR_QUEUE;
+	}
+	/* Errors, logs and rebalances all come through consumer_poll. */
+	rd_kafka_poll_set_consumer(kq->cons);
+
+	sub = rd_kafka_topic_partition_list_new((int)conf->topic_cnt);
+	for (i = 0; i < conf->topic_cnt; i++)
+		rd_kafka_topic_partition_list_add(sub, conf->topics[i],
+						  RD_KAFKA_PARTITION_UA);
+	kerr = rd_kafka_subscribe(kq->cons, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (kerr) {
+		rs_snprintf(errstr, errstr_size, "subscribe: %s",
+			    rd_kafka_err2str(kerr));
+		return RS_ERR_QUEUE;
+	}
+	return RS_OK;
+}
+
+static void kafka_msg_free(rs_queue_t *q, rs_qmsg_t *msg) {
+	(void)q;
+	if (msg->be_msg)
+		rd_kafka_message_destroy(msg->be_msg);
+	rs_free(msg);
+}
+
+/* Wraps a librdkafka message: the payload, key and headers stay owned by
+ * rkm (which pins its fetch buffer) until the message is done. */
+static rs_qmsg_t *msg_wrap(rd_kafka_message_t *rkm) {
+	rs_qmsg_t *msg = rs_calloc(1, sizeof(*msg));
+	rd_kafka_headers_t *h = NULL;
+	rd_kafka_timestamp_type_t tstype;
+
+	msg->be_msg = rkm;
+	msg->topic = rd_kafka_topic_name(rkm->rkt);
+	msg->partition = rkm->partition;
+	msg->offset = rkm->offset;
+	msg->key = rkm->key;
+	msg->keylen = rkm->key_len;
+	msg->value = rkm->payload;
+	msg->len = rkm->len;
+	msg->timestamp = rd_kafka_message_timestamp(rkm, &tstype);
+	/* Headers are parsed here, on the poll thread, so the worker threads
+	 * only ever read them. */
+	if (rd_kafka_message_headers(rkm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		size_t i;
+		for (i = 0; i < RS_QUEUE_MAX_HEADERS; i++) {
+			const char *name;
+			const void *val;
+			size_t size;
+			if (rd_kafka_header_get_all(h, i, &name, &val, &size))
+				break;
+			msg->hdrs[i].name = name;
+			msg->hdrs[i].value = val;
+			msg->hdrs[i].size = size;
+			msg->hdr_cnt++;
+		}
+	}
+	return msg;
+}
+
+/* Offers one stashed or new message to the tracker.
+ * Returns RS_OK (accepted), RS_ERR_TOO_LARGE (keep for later), or
+ * RS_ERR_EXISTS / RS_ERR_NOT_FOUND (caller frees it). */
+static rs_err_t msg_offer(rs_queue_t *q, rs_qmsg_t *msg) {
+	rs_qpart_t *part;
+	rs_err_t err;
+
+	pthread_mutex_lock(&q->lock);
+	part = rs_queue_part_find(q, msg->topic, msg->partition);
+	err = part ? rs_queue_msg_accept(q, part, msg) : RS_ERR_NOT_FOUND;
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+static void stash_push(kq_t *kq, rs_qmsg_t *msg) {
+	msg->next = NULL;
+	if (kq->stash_tail)
+		kq->stash_tail->next = msg;
+	else
+		kq->stash_head = msg;
+	kq->stash_tail = msg;
+}
+
+/* Recomputes the limit-pause flag and applies the fetch state. */
+static bool limit_update(rs_queue_t *q, bool window_full) {
+	bool limit;
+
+	pthread_mutex_lock(&q->lock);
+	limit = q->inflight >= q->max_inflight || window_full;
+	if (limit != q->limit_paused) {
+		q->limit_paused = limit;
+		rs_queue_apply_pause(q);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return limit;
+}
+
+static rs_err_t kafka_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
+	kq_t *kq = KQ(q);
+	int64_t deadline = rs_now_ms() + RS_MAX(timeout_ms, 0);
+
+	if (kq->closed)
+		return RS_ERR_STATE;
+	if (atomic_load(&kq->fatal))
+		return RS_ERR_QUEUE_FATAL;
+
+	for (;;) {
+		bool window_full = false;
+		rd_kafka_message_t *rkm;
+		rs_qmsg_t *msg;
+		int64_t left;
+
+		/* Stashed messages come first: they are older than anything
+		 * consumer_poll can return for the same partition. */
+		while (kq->stash_head &&
+		       q->inflight < q->max_inflight) {
+			rs_err_t err;
+			msg = kq->stash_head;
+			err = msg_offer(q, msg);
+			if (err == RS_ERR_TOO_LARGE) {
+				window_full = true;
+				break;
+			}
+			kq->stash_head = msg->next;
+			if (!kq->stash_head)
+				kq->stash_tail = NULL;
+			msg->next = NULL;
+			if (err == RS_OK) {
+				limit_update(q, false);
+				*msgp = msg;
+				return RS_OK;
+			}
+			kafka_msg_free(q, msg);
+		}
+		bool limit = limit_update(q, window_full);
+
+		left = deadline - rs_now_ms();
+		rkm = rd_kafka_consumer_poll(kq->cons,
+					     (int)RS_MAX(RS_MIN(left, 100), 0));
+		if (rkm && rkm->err) {
+			if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+				atomic_store(&kq->fatal, 1);
+			else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				rs_log(NULL, LOG_WARNING, "QUEUE",
+				       "consume: %s",
+				       rd_kafka_message_errstr(rkm));
+			rd_kafka_message_destroy(rkm);
+			rkm = NULL;
+			if (atomic_load(&kq->fatal))
+				return RS_ERR_QUEUE_FATAL;
+		}
+		if (rkm) {
+			msg = msg_wrap(rkm);
+			if (limit || kq->stash_head) {
+				/* Fetched before the pause took effect:
+				 * bounded by queued.max.messages.kbytes. */
+				stash_push(kq, msg);
+			} else {
+				rs_err_t err = msg_offer(q, msg);
+				if (err == RS_OK) {
+					*msgp = msg;
+					return RS_OK;
+				}
+				if (err == RS_ERR_TOO_LARGE)
+					stash_push(kq, msg);
+				else
+					kafka_msg_free(q, msg);
+			}
+		}
+		if (rs_now_ms() >= deadline)
+			return limit ? RS_ERR_TOO_LARGE : RS_OK;
+	}
+}
+
+static rs_err_t kafka_store(rs_queue_t *q, rs_qpart_t *part, int64_t pos) {
+	kq_t *kq = KQ(q);
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t kerr;
+
+	/* offsets_store takes the offset as given: pos is already "next
+	 * offset to consume" (msg offset + 1 semantics). */
+	rd_kafka_topic_partition_list_add(l, part->topic, part->partition)
+		->offset = pos;
+	kerr = rd_kafka_offsets_store(kq->cons, l);
+	if (!kerr)
+		kerr = l->elems[0].err;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (kerr) {
+		rs_dbg(NULL, RS_DBG_QUEUE, "QUEUE", "store %s[%d]@%lld: %s",
+		       part->topic, (int)part->partition, (long long)pos,
+		       rd_kafka_err2str(kerr));
+		return RS_ERR_QUEUE;
+	}
+	return RS_OK;
+}
+
+static rs_err_t kafka_pause_parts(rs_queue_t *q, rs_qpart_t **parts,
+				  size_t cnt, bool pause) {
+	kq_t *kq = KQ(q);
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new((int)cnt);
+	rd_kafka_resp_err_t kerr;
+	size_t i;
+
+	for (i = 0; i < cnt; i++)
+		rd_kafka_topic_partition_list_add(l, parts[i]->topic,
+						  parts[i]->partition);
+	kerr = pause ? rd_kafka_pause_partitions(kq->cons, l)
+		     : rd_kafka_resume_partitions(kq->cons, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	return kerr ? RS_ERR_QUEUE : RS_OK;
+}
+
+static rs_err_t kafka_commit(rs_queue_t *q) {
+	kq_t *kq = KQ(q);
+	rd_kafka_resp_err_t kerr;
+	rs_qpart_t *p;
+
+	if (kq->closed)
+		return RS_ERR_STATE;
+	pthread_mutex_lock(&q->lock);
+	for (p = q->parts; p; p = p->next)
+		rs_queue_part_store(q, p);
+	pthread_mutex_unlock(&q->lock);
+	/* NULL list: commit the stored offsets, synchronously. */
+	kerr = rd_kafka_commit(kq->cons, NULL, 0);
+	if (kerr && kerr != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		rs_log(NULL, LOG_WARNING, "QUEUE", "commit: %s",
+		       rd_kafka_err2str(kerr));
+		return RS_ERR_QUEUE;
+	}
+	return RS_OK;
+}
+
+static rs_err_t kafka_close(rs_queue_t *q) {
+	kq_t *kq = KQ(q);
+	rd_kafka_queue_t *rkqu;
+	rd_kafka_error_t *error;
+	rs_err_t err = RS_OK, cerr;
+	int64_t deadline;
+
+	if (kq->closed || !kq->cons)
+		return RS_OK;
+
+	/* librdkafka 2.0.2 (#4312) aborts when a cooperative-sticky consumer
+	 * closes between JoinGroup and its first assignment: give the join a
+	 * bounded chance to finish.  Anything fetched meanwhile is stashed
+	 * and dropped below, never handed out. */
+	deadline = rs_now_ms() + 10000;
+	while (!kq->ever_assigned && rs_now_ms() < deadline) {
+		rd_kafka_message_t *rkm =
+			rd_kafka_consumer_poll(kq->cons, 100);
+		if (rkm)
+			rd_kafka_message_destroy(rkm);
+	}
+
+	/* Stop fetching, then let running messages finish (bounded). */
+	pthread_mutex_lock(&q->lock);
+	q->closing = true;
+	rs_queue_apply_pause(q);
+	deadline = rs_now_ms() + q->revoke_drain_ms;
+	while (q->inflight > 0 && rs_now_ms() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+	}
+	if (q->inflight > 0)
+		rs_log(NULL, LOG_WARNING, "QUEUE",
+		       "close: %zu messages unfinished; they will be "
+		       "redelivered", q->inflight);
+	kq->draining_done = true;
+	pthread_mutex_unlock(&q->lock);
+
+	while (kq->stash_head) {
+		rs_qmsg_t *m = kq->stash_head;
+		kq->stash_head = m->next;
+		kafka_msg_free(q, m);
+	}
+	kq->stash_tail = NULL;
+
+	cerr = kafka_commit(q);
+	if (cerr != RS_OK)
+		err = cerr;
+
+	/* Asynchronous close served in 100 ms steps so no single call blocks
+	 * long (STYLE.md 14); the rebalance callback runs from
+	 * queue_poll_callback. */
+	rkqu = rd_kafka_queue_new(kq->cons);
+	error = rd_kafka_consumer_close_queue(kq->cons, rkqu);
+	if (error) {
+		rs_log(NULL, LOG_WARNING, "QUEUE", "close: %s",
+		       rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		err = RS_ERR_QUEUE;
+	} else {
+		deadline = rs_now_ms() + 30000;
+		while (!rd_kafka_consumer_closed(kq->cons) &&
+		       rs_now_ms() < deadline)
+			rd_kafka_queue_poll_callback(rkqu, 100);
+		if (!rd_kafka_consumer_closed(kq->cons)) {
+			rs_log(NULL, LOG_WARNING, "QUEUE",
+			       "close: consumer did not close in 30 s");
+			err = RS_ERR_TIMEOUT;
+		}
+	}
+	rd_kafka_queue_destroy(rkqu);
+	kq->closed = true;
+	return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Admin                                                                  */
+
+static rs_err_t kafka_create_topics(rs_queue_t *q, const char *const *names,
+				    size_t name_cnt, int partitions,
+				    int replication,
+				    const char *const *configs,
+				    size_t config_cnt, int timeout_ms,
+				    char *errstr, size_t errstr_size) {
+	kq_t *kq = KQ(q);
+	rd_kafka_t *rk = kq->prod ? kq->prod : kq->cons;
+	rd_kafka_NewTopic_t **nt = rs_calloc(name_cnt, sizeof(*nt));
+	rd_kafka_queue_t *rkqu = rd_kafka_queue_new(rk);
+	rd_kafka_AdminOptions_t *opts =
+		rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_event_t *ev = NULL;
+	rs_err_t err = RS_ERR_QUEUE;
+	int64_t deadline = rs_now_ms() + timeout_ms;
+	char buf[256];
+	size_t i, j;
+
+	rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, buf,
+						    sizeof(buf));
+	rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, buf,
+						  sizeof(buf));
+	for (i = 0; i < name_cnt; i++) {
+		nt[i] = rd_kafka_NewTopic_new(names[i], partitions,
+					      replication, buf, sizeof(buf));
+		if (!nt[i]) {
+			rs_snprintf(errstr, errstr_size, "%s: %s", names[i],
+				    buf);
+			goto out;
+		}
+		for (j = 0; j < config_cnt; j++) {
+			char name[128];
+			const char *eq = strchr(configs[j], '=');
+			if (!eq || (size_t)(eq - configs[j]) >= sizeof(name)) {
+				rs_snprintf(errstr, errstr_size,
+					    "topic config \"%s\" is not "
+					    "key=value", configs[j]);
+				err = RS_ERR_INVALID_ARG;
+				goto out;
+			}
+			memcpy(name, configs[j], (size_t)(eq - configs[j]));
+			name[eq - configs[j]] = '\0';
+			rd_kafka_NewTopic_set_config(nt[i], name, eq + 1);
+		}
+	}
+	rd_kafka_CreateTopics(rk, nt, name_cnt, opts, rkqu);
+	while (!ev && rs_now_ms() < deadline + 1000)
+		ev = rd_kafka_queue_poll(rkqu, 500);
+	if (!ev) {
+		rs_snprintf(errstr, errstr_size, "CreateTopics timed out");
+		err = RS_ERR_TIMEOUT;
+		goto out;
+	}
+	if (rd_kafka_event_error(ev)) {
+		rs_snprintf(errstr, errstr_size, "CreateTopics: %s",
+			    rd_kafka_event_error_string(ev));
+		goto out;
+	} else {
+		const rd_kafka_CreateTopics_result_t *res =
+			rd_kafka_event_CreateTopics_result(ev);
+		size_t cnt;
+		const rd_kafka_topic_result_t **tr =
+			rd_kafka_CreateTopics_result_topics(res, &cnt);
+		for (i = 0; i < cnt; i++) {
+			rd_kafka_resp_err_t terr =
+				rd_kafka_topic_result_error(tr[i]);
+			if (terr &&
+			    terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+				rs_snprintf(errstr, errstr_size, "%s: %s",
+					    rd_kafka_topic_result_name(tr[i]),
+					    rd_kafka_topic_result_error_string(
+						    tr[i]));
+				goto out;
+			}
+		}
+	}
+	err = RS_OK;
+out:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	for (i = 0; i < name_cnt; i++)
+		if (nt[i])
+			rd_kafka_NewTopic_destroy(nt[i]);
+	rs_free(nt);
+	rd_kafka_AdminOptions_destroy(opts);
+	rd_kafka_queue_destroy(rkqu);
+	return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lifecycle                                                              */
+
+static void kafka_destroy(rs_queue_t *q) {
+	kq_t *kq = KQ(q);
+
+	if (!kq)
+		return;
+	if (kq->cons) {
+		kafka_close(q);
+		rd_kafka_destroy(kq->cons);
+	}
+	if (kq->prod) {
+		if (kafka_flush(q, 10000) == RS_ERR_TIMEOUT) {
+			/* Purged messages get a failed delivery report, so
+			 * nothing disappears without on_delivery hearing. */
+			rd_kafka_purge(kq->prod, RD_KAFKA_PURGE_F_QUEUE |
+							 RD_KAFKA_PURGE_F_INFLIGHT);
+			rd_kafka_flush(kq->prod, 500);
+		}
+		if (kq->poller_started) {
+			atomic_store(&kq->poller_stop, true);
+			pthread_join(kq->poller, NULL);
+		}
+		rd_kafka_poll(kq->prod, 0);
+		rd_kafka_destroy(kq->prod);
+	}
+	rs_free(kq);
+	q->be_state = NULL;
+}
+
+static rs_err_t kafka_init(rs_queue_t *q, const rs_queue_conf_t *conf,
+			   char *errstr, size_t errstr_size) {
+	rs_err_t err = RS_ERR_CONFIG;
+
+	if (!conf->brokers || !*conf->brokers) {
+		rs_snprintf(errstr, errstr_size, "kafka: brokers not set");
+		return err;
+	}
+	if (conf->prop_cnt > RS_QUEUE_MAX_PROPS) {
+		rs_snprintf(errstr, errstr_size, "too many properties");
+		return RS_ERR_TOO_LARGE;
+	}
+	q->be_state = rs_calloc(1, sizeof(kq_t));
+	if (q->roles & RS_QUEUE_ROLE_PRODUCER) {
+		err = producer_new(q, conf, errstr, errstr_size);
+		if (err != RS_OK)
+			goto out;
+	}
+	if (q->roles & RS_QUEUE_ROLE_CONSUMER) {
+		err = consumer_new(q, conf, errstr, errstr_size);
+		if (err != RS_OK)
+			goto out;
+	}
+	err = RS_OK;
+out:
+	if (err != RS_OK) {
+		/* No group was joined yet that close could trip over. */
+		kq_t *kq = KQ(q);
+		if (kq->cons) {
+			rd_kafka_destroy_flags(kq->cons,
+					       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+			kq->cons = NULL;
+		}
+		kafka_destroy(q);
+	}
+	return err;
+}
+
+const rs_queue_backend_t rs_queue_backend_kafka = {
+	.name = "kafka",
+	.init = kafka_init,
+	.destroy = kafka_destroy,
+	.produce = kafka_produce,
+	.flush = kafka_flush,
+	.fatal_error = kafka_fatal_error,
+	.poll = kafka_poll,
+	.store = kafka_store,
+	.msg_free = kafka_msg_free,
+	.commit = kafka_commit,
+	.pause_parts = kafka_pause_parts,
+	.close = kafka_close,
+	.create_topics = kafka_create_topics,
+};
