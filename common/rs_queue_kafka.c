@@ -757,6 +757,22 @@ static rs_err_t kafka_commit(rs_queue_t *q) {
 	return RS_OK;
 }
 
+/* Serves one event of the close queue.  librdkafka forwards the consumer
+ * queue to it, so besides rebalances it may carry prefetched messages: those
+ * were never handed out and are simply dropped (queue_poll_callback would
+ * assert on them in 2.0.2). */
+static void close_serve(rs_queue_t *q, rd_kafka_queue_t *rkqu) {
+	kq_t *kq = KQ(q);
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(rkqu, 100);
+
+	if (!ev)
+		return;
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+		rebalance_cb(kq->cons, rd_kafka_event_error(ev),
+			     rd_kafka_event_topic_partition_list(ev), q);
+	rd_kafka_event_destroy(ev);
+}
+
 static rs_err_t kafka_close(rs_queue_t *q) {
 	kq_t *kq = KQ(q);
 	rd_kafka_queue_t *rkqu;
@@ -813,8 +829,7 @@ static rs_err_t kafka_close(rs_queue_t *q) {
 		err = cerr;
 
 	/* Asynchronous close served in 100 ms steps so no single call blocks
-	 * long (STYLE.md 14); the rebalance callback runs from
-	 * queue_poll_callback. */
+	 * long (STYLE.md 14); rebalances are served by close_serve(). */
 	rkqu = rd_kafka_queue_new(kq->cons);
 	error = rd_kafka_consumer_close_queue(kq->cons, rkqu);
 	if (error) {
@@ -826,7 +841,7 @@ static rs_err_t kafka_close(rs_queue_t *q) {
 		deadline = rs_now_ms() + 30000;
 		while (!rd_kafka_consumer_closed(kq->cons) &&
 		       rs_now_ms() < deadline)
-			rd_kafka_queue_poll_callback(rkqu, 100);
+			close_serve(q, rkqu);
 		if (!rd_kafka_consumer_closed(kq->cons)) {
 			rs_log(NULL, LOG_WARNING, "QUEUE",
 			       "close: consumer did not close in 30 s");
