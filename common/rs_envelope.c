@@ -1,0 +1,712 @@
+/*
+ * rs_envelope.c - encode, decode and validate job envelopes.
+ *
+ * The decoder is the trust boundary between the queue and the worker: every
+ * message is untrusted input (a replayed DLQ entry may have been edited by
+ * hand), so each field is type-checked and bounded, and a failure names the
+ * field.  The encoder re-runs the decoder on its own output, so the two can
+ * never disagree about what a valid envelope is.
+ *
+ * Kinds are a table (name, validator, builder): the decoder itself knows no
+ * kind, and a new kind is one row plus its validator.
+ */
+#include "rs/rs_base.h"
+#include "rs/rs_envelope.h"
+#include "rs/rs_odata.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+
+#define ERRF(...) rs_snprintf(errstr, errstr_size, "envelope: " __VA_ARGS__)
+
+/* Longest email accepted in a member (RFC 5321 path limit plus slack). */
+#define MEMBER_EMAIL_MAX 320
+/* Largest integer a JSON double carries exactly (2^53). */
+#define JSON_INT_MAX 9007199254740992.0
+
+typedef rs_err_t(kind_validate_t)(rs_envelope_t *env, const cJSON *change,
+				  char *errstr, size_t errstr_size);
+typedef cJSON *(kind_build_t)(const rs_envelope_t *env);
+typedef void(kind_cleanup_t)(rs_envelope_t *env);
+
+typedef struct {
+	const char *name;
+	rs_env_kind_t id;
+	kind_validate_t *validate; /* checks change, fills the typed view */
+	kind_build_t *build;       /* change from the typed view, or NULL */
+	kind_cleanup_t *cleanup;   /* frees the typed view */
+} kind_desc_t;
+
+static kind_validate_t gm_validate;
+static kind_build_t gm_build;
+static kind_cleanup_t gm_cleanup;
+
+/* The kind table: add a row (and an rs_env_kind_t value) per new kind. */
+static const kind_desc_t kinds[] = {
+	{"group.members", RS_ENV_KIND_GROUP_MEMBERS, gm_validate, gm_build,
+	 gm_cleanup},
+};
+
+static const kind_desc_t *kind_find_id(rs_env_kind_t id) {
+	size_t i;
+
+	for (i = 0; i < RS_ARRAY_SIZE(kinds); i++)
+		if (kinds[i].id == id)
+			return &kinds[i];
+	return NULL;
+}
+
+const char *rs_env_kind_name(rs_env_kind_t kind) {
+	const kind_desc_t *k = kind_find_id(kind);
+	return k ? k->name : NULL;
+}
+
+rs_env_kind_t rs_env_kind_lookup(const char *name) {
+	size_t i;
+
+	for (i = 0; name && i < RS_ARRAY_SIZE(kinds); i++)
+		if (!strcmp(kinds[i].name, name))
+			return kinds[i].id;
+	return RS_ENV_KIND_UNKNOWN;
+}
+
+void rs_envelope_init(rs_envelope_t *env) {
+	memset(env, 0, sizeof(*env));
+	env->v = RS_ENVELOPE_VERSION;
+}
+
+static void member_list_free(rs_env_member_t *list, size_t cnt) {
+	size_t i;
+
+	for (i = 0; i < cnt; i++) {
+		rs_free(list[i].id);
+		rs_free(list[i].email);
+	}
+	rs_free(list);
+}
+
+static void gm_cleanup(rs_envelope_t *env) {
+	rs_env_group_members_t *gm = &env->members;
+
+	rs_free(gm->group_id);
+	rs_free(gm->mode);
+	member_list_free(gm->adds, gm->add_cnt);
+	member_list_free(gm->removes, gm->remove_cnt);
+	memset(gm, 0, sizeof(*gm));
+}
+
+static void error_entry_free(rs_env_error_t *e) {
+	rs_free(e->code);
+	rs_free(e->message);
+	rs_free(e->request_id);
+	memset(e, 0, sizeof(*e));
+}
+
+void rs_envelope_cleanup(rs_envelope_t *env) {
+	size_t i;
+
+	if (!env)
+		return;
+	rs_free(env->id);
+	rs_free(env->tenant);
+	rs_free(env->kind);
+	rs_free(env->key);
+	rs_free(env->source);
+	rs_free(env->planner);
+	rs_free(env->trace);
+	cJSON_Delete(env->change);
+	/* The typed view is freed whatever the kind says: a caller may have
+	 * filled members before setting kind. */
+	gm_cleanup(env);
+	for (i = 0; i < env->error_cnt; i++)
+		error_entry_free(&env->errors[i]);
+	rs_free(env->errors);
+	rs_envelope_init(env);
+}
+
+/* Strings used as keys, names and ids: bounded, no control characters
+ * (they end up in logs, metric labels and URLs). */
+static bool str_clean(const char *s, size_t max) {
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || n >= max)
+			return false;
+	return true;
+}
+
+static rs_err_t get_str(const cJSON *obj, const char *path, const char *name,
+			bool required, size_t max, char **out, char *errstr,
+			size_t errstr_size) {
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	if (!it || cJSON_IsNull(it)) {
+		if (!required)
+			return RS_OK;
+		ERRF("field '%s%s' is missing", path, name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	if (!cJSON_IsString(it) || !it->valuestring) {
+		ERRF("field '%s%s' is not a string", path, name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	if (required && !it->valuestring[0]) {
+		ERRF("field '%s%s' is empty", path, name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	if (strlen(it->valuestring) > max) {
+		ERRF("field '%s%s' is longer than %zu", path, name, max);
+		return RS_ERR_TOO_LARGE;
+	}
+	if (!str_clean(it->valuestring, max)) {
+		ERRF("field '%s%s' contains control characters", path, name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	*out = rs_strdup(it->valuestring);
+	return RS_OK;
+}
+
+static rs_err_t get_int(const cJSON *obj, const char *name, bool required,
+			int64_t min, int64_t max, int64_t *out, char *errstr,
+			size_t errstr_size) {
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+	double d;
+
+	if (!it) {
+		if (!required)
+			return RS_OK;
+		ERRF("field '%s' is missing", name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	if (!cJSON_IsNumber(it)) {
+		ERRF("field '%s' is not an integer", name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	d = it->valuedouble;
+	/* Doubles above 2^53 lose integers silently: refuse them rather
+	 * than compare generations wrongly (Guarantee 3). */
+	if (!isfinite(d) || d != floor(d) || fabs(d) > JSON_INT_MAX) {
+		ERRF("field '%s' is not an integer", name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	if (d < (double)min || d > (double)max) {
+		ERRF("field '%s' is out of range", name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	*out = (int64_t)d;
+	return RS_OK;
+}
+
+static rs_err_t member_list(const cJSON *change, const char *name,
+			    rs_env_member_t **out, size_t *out_cnt,
+			    char *errstr, size_t errstr_size) {
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(change, name);
+	const cJSON *m;
+	rs_env_member_t *list;
+	size_t n, i = 0;
+	char path[64];
+	rs_err_t err;
+
+	if (!arr || cJSON_IsNull(arr))
+		return RS_OK;
+	if (!cJSON_IsArray(arr)) {
+		ERRF("field 'change.%s' is not an array", name);
+		return RS_ERR_BAD_MESSAGE;
+	}
+	n = (size_t)cJSON_GetArraySize(arr);
+	if (n > RS_ENVELOPE_MAX_MEMBERS) {
+		ERRF("field 'change.%s' has %zu entries (max %d)", name, n,
+		     RS_ENVELOPE_MAX_MEMBERS);
+		return RS_ERR_TOO_LARGE;
+	}
+	list = rs_calloc(n ? n : 1, sizeof(*list));
+	/* Hand the list over first so a failure midway is freed by the
+	 * caller's cleanup. */
+	*out = list;
+	*out_cnt = 0;
+	cJSON_ArrayForEach(m, arr) {
+		rs_snprintf(path, sizeof(path), "change.%s[%zu].", name, i);
+		if (!cJSON_IsObject(m)) {
+			ERRF("field 'change.%s[%zu]' is not an object", name,
+			     i);
+			return RS_ERR_BAD_MESSAGE;
+		}
+		*out_cnt = i + 1;
+		err = get_str(m, path, "id", true, RS_GUID_LEN, &list[i].id,
+			      errstr, errstr_size);
+		if (err == RS_ERR_TOO_LARGE || (err == RS_OK &&
+						!rs_guid_valid(list[i].id))) {
+			ERRF("field '%sid' is not a GUID", path);
+			return RS_ERR_BAD_MESSAGE;
+		}
+		if (err != RS_OK)
+			return err;
+		err = get_str(m, path, "email", false, MEMBER_EMAIL_MAX,
+			      &list[i].email, errstr, errstr_size);
+		if (err != RS_OK)
+			return err;
+		i++;
+	}
+	return RS_OK;
+}
+
+/* group.members: {"group_id","mode","adds":[{id,email}],"removes":[...]} */
+static rs_err_t gm_validate(rs_envelope_t *env, const cJSON *change,
+			    char *errstr, size_t errstr_size) {
+	rs_env_group_members_t *gm = &env->members;
+	char want[RS_ENVELOPE_MAX_STR + RS_GUID_LEN + 2];
+	rs_err_t err;
+
+	gm_cleanup(env);
+	err = get_str(change, "change.", "group_id", true, RS_GUID_LEN,
+		      &gm->group_id, errstr, errstr_size);
+	if (err == RS_ERR_TOO_LARGE ||
+	    (err == RS_OK && !rs_guid_valid(gm->group_id))) {
+		ERRF("field 'change.group_id' is not a GUID");
+		return RS_ERR_BAD_MESSAGE;
+	}
+	if (err != RS_OK)
+		return err;
+	err = get_str(change, "change.", "mode", true, 16, &gm->mode, errstr,
+		      errstr_size);
+	if (err != RS_OK)
+		return err;
+	if (strcmp(gm->mode, "exact") != 0 && strcmp(gm->mode, "additive") != 0) {
+		ERRF("field 'change.mode' must be \"exact\" or \"additive\"");
+		return RS_ERR_BAD_MESSAGE;
+	}
+	err = member_list(change, "adds", &gm->adds, &gm->add_cnt, errstr,
+			  errstr_size);
+	if (err != RS_OK)
+		return err;
+	err = member_list(change, "removes", &gm->removes, &gm->remove_cnt,
+			  errstr, errstr_size);
+	if (err != RS_OK)
+		return err;
+	/* The key is what orders jobs on a partition: it must be the
+	 * group the change touches, or two jobs for one group could race. */
+	rs_snprintf(want, sizeof(want), "%s/%s", env->tenant, gm->group_id);
+	if (strcmp(env->key, want) != 0) {
+		ERRF("field 'key' must be \"<tenant>/<group_id>\"");
+		return RS_ERR_BAD_MESSAGE;
+	}
+	return RS_OK;
+}
+
+static cJSON *members_json(const rs_env_member_t *list, size_t cnt) {
+	cJSON *arr = cJSON_CreateArray(), *m;
+	size_t i;
+
+	for (i = 0; i < cnt; i++) {
+		m = cJSON_CreateObject();
+		cJSON_AddStringToObject(m, "id", list[i].id ? list[i].id : "");
+		if (list[i].email)
+			cJSON_AddStringToObject(m, "email", list[i].email);
+		cJSON_AddItemToArray(arr, m);
+	}
+	return arr;
+}
+
+static cJSON *gm_build(const rs_envelope_t *env) {
+	const rs_env_group_members_t *gm = &env->members;
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(c, "group_id",
+				gm->group_id ? gm->group_id : "");
+	cJSON_AddStringToObject(c, "mode", gm->mode ? gm->mode : "additive");
+	cJSON_AddItemToObject(c, "adds", members_json(gm->adds, gm->add_cnt));
+	cJSON_AddItemToObject(c, "removes",
+			      members_json(gm->removes, gm->remove_cnt));
+	return c;
+}
+
+static rs_err_t errors_decode(rs_envelope_t *env, const cJSON *root,
+			      char *errstr, size_t errstr_size) {
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "errors");
+	const cJSON *e;
+	size_t n, i = 0;
+	int64_t v;
+	rs_err_t err;
+	char path[32];
+
+	if (!arr || cJSON_IsNull(arr))
+		return RS_OK;
+	if (!cJSON_IsArray(arr)) {
+		ERRF("field 'errors' is not an array");
+		return RS_ERR_BAD_MESSAGE;
+	}
+	n = (size_t)cJSON_GetArraySize(arr);
+	if (n > RS_ENVELOPE_ERRORS_FIRST + RS_ENVELOPE_ERRORS_LAST) {
+		ERRF("field 'errors' has %zu entries (max %d)", n,
+		     RS_ENVELOPE_ERRORS_FIRST + RS_ENVELOPE_ERRORS_LAST);
+		return RS_ERR_TOO_LARGE;
+	}
+	env->errors = rs_calloc(RS_ENVELOPE_ERRORS_FIRST +
+					RS_ENVELOPE_ERRORS_LAST,
+				sizeof(*env->errors));
+	cJSON_ArrayForEach(e, arr) {
+		rs_env_error_t *x = &env->errors[i];
+		rs_snprintf(path, sizeof(path), "errors[%zu].", i);
+		if (!cJSON_IsObject(e)) {
+			ERRF("field 'errors[%zu]' is not an object", i);
+			return RS_ERR_BAD_MESSAGE;
+		}
+		env->error_cnt = ++i;
+		v = 0;
+		err = get_int(e, "time", false, 0, INT64_MAX, &v, errstr,
+			      errstr_size);
+		x->time = v;
+		v = 0;
+		if (err == RS_OK)
+			err = get_int(e, "attempt", false, 0, INT32_MAX, &v,
+				      errstr, errstr_size);
+		x->attempt = (int)v;
+		v = 0;
+		if (err == RS_OK)
+			err = get_int(e, "http_status", false, 0, 999, &v,
+				      errstr, errstr_size);
+		x->http_status = (int)v;
+		if (err == RS_OK)
+			err = get_str(e, path, "code", false, 128, &x->code,
+				      errstr, errstr_size);
+		if (err == RS_OK)
+			err = get_str(e, path, "request_id", false, 128,
+				      &x->request_id, errstr, errstr_size);
+		if (err != RS_OK)
+			return err;
+		/* Messages come from remote APIs and may hold newlines;
+		 * they are kept verbatim but bounded. */
+		{
+			const cJSON *m =
+				cJSON_GetObjectItemCaseSensitive(e, "message");
+			if (m && !cJSON_IsNull(m)) {
+				if (!cJSON_IsString(m)) {
+					ERRF("field '%smessage' is not a "
+					     "string",
+					     path);
+					return RS_ERR_BAD_MESSAGE;
+				}
+				x->message = rs_strndup(
+					m->valuestring,
+					RS_ENVELOPE_ERROR_MSG_MAX);
+			}
+		}
+	}
+	v = 0;
+	err = get_int(root, "errors_dropped", false, 0, INT64_MAX, &v, errstr,
+		      errstr_size);
+	env->errors_dropped = (uint64_t)v;
+	return err;
+}
+
+rs_err_t rs_envelope_decode(const char *buf, size_t len, int flags,
+			    rs_envelope_t *env, char *errstr,
+			    size_t errstr_size) {
+	cJSON *root = NULL;
+	const cJSON *change;
+	const kind_desc_t *kd;
+	rs_err_t err = RS_ERR_BAD_MESSAGE;
+	int64_t v = 0;
+
+	rs_envelope_init(env);
+	if (errstr_size)
+		errstr[0] = '\0';
+	if (!buf || len > RS_ENVELOPE_MAX_BYTES) {
+		ERRF("%zu bytes (max %u)", len, RS_ENVELOPE_MAX_BYTES);
+		return buf ? RS_ERR_TOO_LARGE : RS_ERR_BAD_MESSAGE;
+	}
+	root = cJSON_ParseWithLength(buf, len);
+	if (!root || !cJSON_IsObject(root)) {
+		ERRF("not a JSON object");
+		goto out;
+	}
+
+	err = get_int(root, "v", true, 1, INT32_MAX, &v, errstr, errstr_size);
+	if (err != RS_OK)
+		goto out;
+	if (v > RS_ENVELOPE_VERSION) {
+		ERRF("version %lld not supported (max %d)", (long long)v,
+		     RS_ENVELOPE_VERSION);
+		err = RS_ERR_UNSUPPORTED;
+		goto out;
+	}
+	env->v = (int)v;
+
+#define STR(name, req)                                                         \
+	do {                                                                   \
+		err = get_str(root, "", #name, req, RS_ENVELOPE_MAX_STR,       \
+			      &env->name, errstr, errstr_size);                \
+		if (err != RS_OK)                                              \
+			goto out;                                              \
+	} while (0)
+#define INT(name, req, min, max)                                               \
+	do {                                                                   \
+		v = 0;                                                         \
+		err = get_int(root, #name, req, min, max, &v, errstr,          \
+			      errstr_size);                                    \
+		if (err != RS_OK)                                              \
+			goto out;                                              \
+		env->name = v;                                                 \
+	} while (0)
+	STR(id, true);
+	STR(tenant, true);
+	STR(kind, true);
+	STR(key, true);
+	INT(generation, true, 0, INT64_MAX);
+	INT(attempt, false, 0, INT32_MAX);
+	INT(not_before, false, 0, INT64_MAX);
+	INT(created, true, 0, INT64_MAX);
+	STR(source, false);
+	STR(planner, false);
+	STR(trace, false);
+#undef STR
+#undef INT
+
+	change = cJSON_GetObjectItemCaseSensitive(root, "change");
+	if (!change) {
+		ERRF("field 'change' is missing");
+		err = RS_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (!cJSON_IsObject(change)) {
+		ERRF("field 'change' is not an object");
+		err = RS_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	env->kind_id = rs_env_kind_lookup(env->kind);
+	kd = kind_find_id(env->kind_id);
+	if (!kd && (flags & RS_ENVELOPE_F_STRICT)) {
+		ERRF("unknown kind '%s'", env->kind);
+		err = RS_ERR_UNSUPPORTED;
+		goto out;
+	}
+	if (kd) {
+		err = kd->validate(env, change, errstr, errstr_size);
+		if (err != RS_OK)
+			goto out;
+	}
+	err = errors_decode(env, root, errstr, errstr_size);
+	if (err != RS_OK)
+		goto out;
+	/* Detach change: the envelope owns it, root is freed below. */
+	env->change = cJSON_DetachItemFromObjectCaseSensitive(root, "change");
+	err = RS_OK;
+out:
+	cJSON_Delete(root);
+	return err;
+}
+
+/* The change as the id and the encoder see it. */
+static cJSON *change_for(const rs_envelope_t *env) {
+	const kind_desc_t *kd;
+
+	if (env->change)
+		return cJSON_Duplicate(env->change, true);
+	kd = kind_find_id(rs_env_kind_lookup(env->kind));
+	if (kd && kd->build)
+		return kd->build(env);
+	return NULL;
+}
+
+rs_err_t rs_envelope_id_compute(rs_envelope_t *env, char *out, size_t size) {
+	cJSON *change;
+	char *cj = NULL, num[32];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx;
+	rs_err_t err = RS_ERR_INVALID_ARG;
+
+	if (size < 65 || !env->tenant || !env->kind || !env->key)
+		return RS_ERR_INVALID_ARG;
+	change = change_for(env);
+	if (!change)
+		return RS_ERR_INVALID_ARG;
+	cj = cJSON_PrintUnformatted(change);
+	cJSON_Delete(change);
+	if (!cj)
+		return RS_ERR_FAIL;
+	rs_snprintf(num, sizeof(num), "%lld", (long long)env->generation);
+
+	ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		goto out;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, env->tenant, strlen(env->tenant)) != 1 ||
+	    EVP_DigestUpdate(ctx, "|", 1) != 1 ||
+	    EVP_DigestUpdate(ctx, env->kind, strlen(env->kind)) != 1 ||
+	    EVP_DigestUpdate(ctx, "|", 1) != 1 ||
+	    EVP_DigestUpdate(ctx, env->key, strlen(env->key)) != 1 ||
+	    EVP_DigestUpdate(ctx, "|", 1) != 1 ||
+	    EVP_DigestUpdate(ctx, num, strlen(num)) != 1 ||
+	    EVP_DigestUpdate(ctx, "|", 1) != 1 ||
+	    EVP_DigestUpdate(ctx, cj, strlen(cj)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+		err = RS_ERR_CRYPTO;
+		goto out;
+	}
+	for (i = 0; i < mdlen && i * 2 + 2 < size; i++)
+		rs_snprintf(out + i * 2, 3, "%02x", md[i]);
+	err = RS_OK;
+out:
+	EVP_MD_CTX_free(ctx);
+	cJSON_free(cj);
+	return err;
+}
+
+static void add_str(cJSON *o, const char *name, const char *v) {
+	if (v)
+		cJSON_AddStringToObject(o, name, v);
+}
+
+rs_err_t rs_envelope_encode(rs_envelope_t *env, char **out, size_t *out_len,
+			    char *errstr, size_t errstr_size) {
+	cJSON *root = NULL, *arr, *e, *change;
+	char *txt = NULL, id[65];
+	rs_envelope_t check;
+	rs_err_t err = RS_ERR_INVALID_ARG;
+	size_t i, len;
+
+	*out = NULL;
+	if (out_len)
+		*out_len = 0;
+	rs_envelope_init(&check);
+	if (!env->tenant || !env->kind || !env->key) {
+		ERRF("tenant, kind and key are required");
+		goto out;
+	}
+	change = change_for(env);
+	if (!change) {
+		ERRF("field 'change' is missing");
+		err = RS_ERR_BAD_MESSAGE;
+		goto out;
+	}
+	if (!env->id) {
+		err = rs_envelope_id_compute(env, id, sizeof(id));
+		if (err != RS_OK) {
+			cJSON_Delete(change);
+			ERRF("cannot compute id: %s", rs_err_str(err));
+			goto out;
+		}
+		env->id = rs_strdup(id);
+	}
+
+	root = cJSON_CreateObject();
+	cJSON_AddNumberToObject(root, "v", env->v ? env->v
+						   : RS_ENVELOPE_VERSION);
+	add_str(root, "id", env->id);
+	add_str(root, "tenant", env->tenant);
+	add_str(root, "kind", env->kind);
+	add_str(root, "key", env->key);
+	cJSON_AddNumberToObject(root, "generation", (double)env->generation);
+	cJSON_AddNumberToObject(root, "attempt", env->attempt);
+	cJSON_AddNumberToObject(root, "not_before", (double)env->not_before);
+	cJSON_AddNumberToObject(root, "created", (double)env->created);
+	add_str(root, "source", env->source);
+	add_str(root, "planner", env->planner);
+	add_str(root, "trace", env->trace);
+	cJSON_AddItemToObject(root, "change", change);
+	if (env->error_cnt) {
+		arr = cJSON_AddArrayToObject(root, "errors");
+		for (i = 0; i < env->error_cnt; i++) {
+			const rs_env_error_t *x = &env->errors[i];
+			e = cJSON_CreateObject();
+			cJSON_AddNumberToObject(e, "time", (double)x->time);
+			cJSON_AddNumberToObject(e, "attempt", x->attempt);
+			cJSON_AddNumberToObject(e, "http_status",
+						x->http_status);
+			add_str(e, "code", x->code);
+			add_str(e, "message", x->message);
+			add_str(e, "request_id", x->request_id);
+			cJSON_AddItemToArray(arr, e);
+		}
+		cJSON_AddNumberToObject(root, "errors_dropped",
+					(double)env->errors_dropped);
+	}
+	txt = cJSON_PrintUnformatted(root);
+	if (!txt) {
+		err = RS_ERR_FAIL;
+		ERRF("cJSON print failed");
+		goto out;
+	}
+	len = strlen(txt);
+	/* Validate our own output with the decoder: the encoder can never
+	 * publish a job a worker would reject. */
+	err = rs_envelope_decode(txt, len, 0, &check, errstr, errstr_size);
+	if (err != RS_OK)
+		goto out;
+	*out = rs_malloc(len + 1);
+	memcpy(*out, txt, len + 1);
+	if (out_len)
+		*out_len = len;
+out:
+	rs_envelope_cleanup(&check);
+	cJSON_free(txt);
+	cJSON_Delete(root);
+	return err;
+}
+
+rs_err_t rs_envelope_member_add(rs_envelope_t *env, bool removes,
+				const char *id, const char *email) {
+	rs_env_group_members_t *gm = &env->members;
+	rs_env_member_t **list = removes ? &gm->removes : &gm->adds;
+	size_t *cnt = removes ? &gm->remove_cnt : &gm->add_cnt;
+
+	if (!rs_guid_valid(id) ||
+	    (email && (strlen(email) > MEMBER_EMAIL_MAX ||
+		       !str_clean(email, MEMBER_EMAIL_MAX))))
+		return RS_ERR_INVALID_ARG;
+	if (*cnt >= RS_ENVELOPE_MAX_MEMBERS)
+		return RS_ERR_TOO_LARGE;
+	/* Grow by doubling; the bound above caps the allocation. */
+	if ((*cnt & (*cnt - 1)) == 0)
+		*list = rs_realloc(*list, (*cnt ? *cnt * 2 : 1) *
+						  sizeof(**list));
+	(*list)[*cnt].id = rs_strdup(id);
+	(*list)[*cnt].email = rs_strdup(email);
+	(*cnt)++;
+	return RS_OK;
+}
+
+/* History strings come from remote APIs: control characters become spaces
+ * so a stored entry always decodes again. */
+static char *dup_clean(const char *s, size_t max) {
+	char *d, *p;
+
+	if (!s)
+		return NULL;
+	d = rs_strndup(s, max);
+	for (p = d; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return d;
+}
+
+void rs_envelope_error_append(rs_envelope_t *env, int64_t time, int attempt,
+			      int http_status, const char *code,
+			      const char *message, const char *request_id) {
+	const size_t cap = RS_ENVELOPE_ERRORS_FIRST + RS_ENVELOPE_ERRORS_LAST;
+	rs_env_error_t *x;
+
+	if (!env->errors)
+		env->errors = rs_calloc(cap, sizeof(*env->errors));
+	if (env->error_cnt == cap) {
+		/* Keep the first entries (what went wrong originally) and
+		 * the latest ones (what is wrong now); drop the oldest of
+		 * the "last" window. */
+		error_entry_free(&env->errors[RS_ENVELOPE_ERRORS_FIRST]);
+		memmove(&env->errors[RS_ENVELOPE_ERRORS_FIRST],
+			&env->errors[RS_ENVELOPE_ERRORS_FIRST + 1],
+			(cap - RS_ENVELOPE_ERRORS_FIRST - 1) *
+				sizeof(*env->errors));
+		env->error_cnt--;
+		env->errors_dropped++;
+	}
+	x = &env->errors[env->error_cnt++];
+	memset(x, 0, sizeof(*x));
+	x->time = time;
+	x->attempt = attempt;
+	x->http_status = http_status;
+	x->code = dup_clean(code, 127);
+	x->message = dup_clean(message, RS_ENVELOPE_ERROR_MSG_MAX);
+	x->request_id = dup_clean(request_id, 127);
+}
