@@ -788,7 +788,7 @@ static void dispatch_locked(rs_sim_t *sim, sim_req_t *req, sim_resp_t *resp) {
 
 	/* Faults: scripted steps and latency, matched on tenant + path. */
 	have_step = sim_faults_take(sim, tenant, req->method, req->url,
-				    &latency_ms, &step);
+				    req->endpoint, &latency_ms, &step);
 	/* Wire requests get their latency from the wire layer after the
 	 * handler (suspended connection); sub-requests sleep in place. */
 	if (latency_ms > 0 && req->depth > 0)

@@ -14,6 +14,8 @@
  *   {"tenant":"*", "path":"/talkdesk*", "status":500, "count":3}
  *   {"path":"/graph*", "latency":{"min_ms":5,"max_ms":50}, "count":100}
  *   {"path":"/graph*", "latency":{"mean_ms":20}}      (exponential)
+ *   {"endpoint":"graph.groups.members.*", "status":503, "count":2}
+ *                                   (glob on the route name instead)
  * Untrusted input: fuzzed by tests/fuzz/fuzz_sim_faults.c.
  */
 #include "rs/rs_base.h"
@@ -168,6 +170,9 @@ static sim_fault_rule_t *parse_rule(const cJSON *o, char *errstr,
 	if (!bad)
 		get_str(o, "path", r->path, sizeof(r->path), errstr,
 			errstr_size, &bad);
+	if (!bad)
+		get_str(o, "endpoint", r->endpoint, sizeof(r->endpoint),
+			errstr, errstr_size, &bad);
 	if (bad)
 		goto fail;
 	if (!get_int(o, "count", 0, SIM_FAULT_STEPS_MAX, &count, errstr,
@@ -356,12 +361,15 @@ void sim_faults_clear(rs_sim_t *sim) {
 }
 
 static bool rule_matches(const sim_fault_rule_t *r, const char *tenant,
-			 const char *method, const char *url) {
+			 const char *method, const char *url,
+			 const char *endpoint) {
 	if (strcmp(r->tenant, "*") && (!tenant || strcmp(r->tenant, tenant)))
 		return false;
 	if (r->method[0] && strcasecmp(r->method, method))
 		return false;
 	if (r->path[0] && !sim_glob(r->path, url))
+		return false;
+	if (r->endpoint[0] && (!endpoint || !sim_glob(r->endpoint, endpoint)))
 		return false;
 	return true;
 }
@@ -373,7 +381,7 @@ static bool rule_matches(const sim_fault_rule_t *r, const char *tenant,
  * step, every matching rule may add latency (first one wins).
  */
 bool sim_faults_take(rs_sim_t *sim, const char *tenant, const char *method,
-		     const char *url, int *latency_ms,
+		     const char *url, const char *endpoint, int *latency_ms,
 		     sim_fault_step_t *step) {
 	sim_fault_rule_t **pp, *r;
 	bool have = false;
@@ -391,7 +399,7 @@ bool sim_faults_take(rs_sim_t *sim, const char *tenant, const char *method,
 	pp = &sim->faults;
 	while ((r = *pp)) {
 		bool spent = false;
-		if (!rule_matches(r, tenant, method, url)) {
+		if (!rule_matches(r, tenant, method, url, endpoint)) {
 			pp = &r->next;
 			continue;
 		}
@@ -438,6 +446,7 @@ cJSON *sim_faults_json(rs_sim_t *sim) {
 		cJSON_AddStringToObject(o, "tenant", r->tenant);
 		cJSON_AddStringToObject(o, "method", r->method);
 		cJSON_AddStringToObject(o, "path", r->path);
+		cJSON_AddStringToObject(o, "endpoint", r->endpoint);
 		cJSON_AddNumberToObject(o, "steps_left",
 					r->n_steps - r->next_step);
 		if (r->lat_max_ms > 0 || r->lat_mean_ms > 0)

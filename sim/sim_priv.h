@@ -52,6 +52,7 @@ typedef struct sim_fault_rule_s {
 	char tenant[64];         /* "*" = any */
 	char method[16];         /* "" = any */
 	char path[256];          /* glob on the full path, "" = any */
+	char endpoint[96];       /* glob on the route name, "" = any */
 	/* Scripted steps, consumed in order, one per matching request. */
 	sim_fault_step_t *steps;
 	int n_steps, next_step;
@@ -150,7 +151,8 @@ void sim_faults_clear(rs_sim_t *sim);
  *  delay to apply (0 none); @returns true and fills step when a scripted
  *  step applies. */
 bool sim_faults_take(rs_sim_t *sim, const char *tenant, const char *method,
-		     const char *url, int *latency_ms, sim_fault_step_t *step);
+		     const char *url, const char *endpoint, int *latency_ms,
+		     sim_fault_step_t *step);
 cJSON *sim_faults_json(rs_sim_t *sim);
 
 /* sim_state.c */

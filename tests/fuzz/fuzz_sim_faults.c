@@ -31,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			}
 			/* Matching an accepted rule's glob is safe too. */
 			(void)sim_glob(r->path, "/graph/v1.0/groups/x/members");
+			(void)sim_glob(r->endpoint, "graph.groups.members.add");
 			n++;
 		}
 		rs_assert(n <= SIM_FAULT_RULES_MAX);

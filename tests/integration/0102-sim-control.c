@@ -210,6 +210,32 @@ int main(void) {
 		it_resp_free(&r);
 	}
 
+	SUB_TEST("faults: matched by endpoint name");
+	ctl(sim, "POST", "/_sim/faults",
+	    "{\"endpoint\":\"talkdesk.users.g*\",\"status\":500}", 200,
+	    NULL);
+	it_get(&r, sim, tok, "/talkdesk/users?per_page=1");
+	TEST_ASSERT(r.status == 200, "list not matched: %ld", r.status);
+	it_resp_free(&r);
+	{
+		char *st1 = rs_sim_state_json(sim, "t001");
+		cJSON *x = cJSON_Parse(st1);
+		rs_free(st1);
+		rs_snprintf(path, sizeof(path), "/talkdesk/users/%s",
+			    it_jstr(cJSON_GetArrayItem(
+					    cJSON_GetObjectItem(
+						    cJSON_GetObjectItem(
+							    tenant_state(x, "t001"),
+							    "talkdesk"),
+						    "users"),
+					    0),
+				    "id"));
+		cJSON_Delete(x);
+	}
+	it_get(&r, sim, tok, path);
+	TEST_ASSERT(r.status == 500, "users.get matched: %ld", r.status);
+	it_resp_free(&r);
+
 	SUB_TEST("faults: malformed body");
 	ctl(sim, "POST", "/_sim/faults",
 	    "{\"path\":\"/talkdesk/users\",\"kind\":\"malformed\"}", 200, NULL);
