@@ -187,6 +187,40 @@ int main(void) {
 	cJSON_Delete(r3);
 	rs_sim_destroy(sim);
 
+	SUB_TEST("over HTTP: a Graph endpoint answers the 429 with Retry-After");
+	rs_sim_conf_init(&conf);
+	conf.ru_budget = 20;
+	sim = it_sim_start(&conf, "tenants=2,users=30,queues=2,seed=5,"
+				  "cert_every=0");
+	t1 = it_tenant(sim, "t001", &r1);
+	t2 = it_tenant(sim, "t002", &r2);
+	g1 = graph_token(sim, t1);
+	g2 = graph_token(sim, t2);
+	st = 0;
+	for (i = 0; i < 60 && st != 429; i++) {
+		it_get(&r, sim, g1, "/graph/v1.0/users?$top=5");
+		st = (int)r.status;
+		TEST_ASSERT(st == 200 || st == 429, "status %d: %s", st,
+			    r.body);
+		if (st == 429) {
+			TEST_ASSERT(it_header(&r, "Retry-After", hb, sizeof(hb)) &&
+					    strtod(hb, NULL) > 0,
+				    "Retry-After header");
+			TEST_ASSERT(strstr(r.body, "\"TooManyRequests\""),
+				    "Graph 429 body");
+		}
+		it_resp_free(&r);
+	}
+	TEST_ASSERT(st == 429, "a 20 RU budget runs out within 60 calls");
+	it_get(&r, sim, g2, "/graph/v1.0/users?$top=5");
+	TEST_ASSERT(r.status == 200, "other tenant unaffected: %ld", r.status);
+	it_resp_free(&r);
+	rs_free(g1);
+	rs_free(g2);
+	cJSON_Delete(r1);
+	cJSON_Delete(r2);
+	rs_sim_destroy(sim);
+
 	SUB_TEST("global per-app budget across tenants");
 	rs_sim_conf_init(&conf);
 	conf.ru_budget = 100000;
