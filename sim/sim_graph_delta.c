@@ -163,9 +163,10 @@ static void initial_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 				arr, group_entry(list->v[t->idx], sel, members,
 						 t->moff, &next_moff));
 			if (next_moff) {
+				/* The rest of this group's members go on
+				 * the next page, in another copy of it. */
 				t->moff = next_moff;
-				n++;
-				continue;
+				break;
 			}
 		} else {
 			cJSON_AddItemToArray(
