@@ -390,7 +390,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		return reply(c, 200, big, sizeof(big), NULL, NULL);
 	}
 	if (!strcmp(url, "/slow")) {
-		usleep(1500 * 1000);
+		usleep(700 * 1000);
 		return reply(c, 200, "{}", 2, NULL, NULL);
 	}
 	if (!strcmp(url, "/throttle"))
@@ -615,7 +615,7 @@ static void test_live(void **state) {
 	/* Timeout -> TIMEOUT, retriable */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/slow", port);
 	rs_http_req_init(&req, RS_HTTP_GET, url);
-	req.timeout_ms = 300;
+	req.timeout_ms = 200;
 	e = rs_http_request_send(http, &req, &resp);
 	assert_non_null(e);
 	assert_int_equal(rs_error_code(e), RS_ERR_TIMEOUT);
