@@ -18,6 +18,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stddef.h>
@@ -307,14 +309,30 @@ static void walk(inst_t *in, config_setting_t *grp, const char *prefix,
  * and @include can be refused before libconfig follows it. */
 static char *read_file(const char *path, size_t max, size_t *lenp,
 		       char *why, size_t why_size) {
-	FILE *fp = fopen(path, "rb");
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the load; only
+	 * regular files are read. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	FILE *fp;
+	struct stat st;
 	char *buf = NULL;
 	size_t len = 0, n;
+	char eb[128];
 
-	if (!fp) {
-		char eb[128];
+	if (fd < 0) {
 		rs_snprintf(why, why_size, "%s",
 			    rs_strerror(errno, eb, sizeof(eb)));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rs_snprintf(why, why_size, "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	fp = fdopen(fd, "rb");
+	if (!fp) {
+		rs_snprintf(why, why_size, "%s",
+			    rs_strerror(errno, eb, sizeof(eb)));
+		close(fd);
 		return NULL;
 	}
 	buf = rs_malloc(max + 2);
@@ -763,7 +781,8 @@ static void load_tenants_dir(loader_t *ld) {
 		names[n++] = rs_strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (i = 0; i < n; i++) {
 		char path[PATH_MAX], display[PATH_MAX];
 		char *text;
@@ -881,8 +900,9 @@ static rs_conf_t *loader_finish(loader_t *ld, char *errstr, size_t size) {
 	conf->tenants = ld->tns;
 	conf->n_tenants = ld->n;
 	ld->tns = NULL;
-	qsort(conf->tenants, conf->n_tenants, sizeof(*conf->tenants),
-	      cmp_tenant);
+	if (conf->n_tenants)
+		qsort(conf->tenants, conf->n_tenants, sizeof(*conf->tenants),
+		      cmp_tenant);
 	for (i = 1; i < conf->n_tenants; i++) {
 		rs_conf_tenant_t *a = conf->tenants[i - 1], *b = conf->tenants[i];
 		if (a->id && b->id && !strcmp(a->id, b->id))
