@@ -22,6 +22,7 @@
 typedef struct kq_s {
 	rd_kafka_t *prod;
 	rd_kafka_t *cons;
+	rd_kafka_queue_t *msgq; /* assigned partitions' messages */
 	pthread_t poller;
 	bool poller_started;
 	atomic_bool poller_stop;
@@ -385,6 +386,18 @@ static void on_assign(rs_queue_t *q, rd_kafka_t *rk,
 		       rd_kafka_error_string(error));
 		rd_kafka_error_destroy(error);
 	}
+	/* Messages go to msgq, apart from rebalances and errors, so the
+	 * in-flight limit can stop taking messages without pausing (a pause
+	 * drops the prefetched messages, and 2.0.2 waits ~1 s before fetching
+	 * them again) while rebalances are still served. */
+	for (i = 0; i < l->cnt; i++) {
+		rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+			rk, l->elems[i].topic, l->elems[i].partition);
+		if (pq) {
+			rd_kafka_queue_forward(pq, kq->msgq);
+			rd_kafka_queue_destroy(pq);
+		}
+	}
 	/* New partitions join the paused state if backpressure is on. */
 	pthread_mutex_lock(&q->lock);
 	rs_queue_apply_pause(q);
@@ -523,8 +536,10 @@ static rs_err_t consumer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 		rd_kafka_conf_destroy(kc);
 		return RS_ERR_QUEUE;
 	}
-	/* Errors, logs and rebalances all come through consumer_poll. */
+	/* Errors, logs and rebalances all come through consumer_poll;
+	 * messages through msgq (see on_assign). */
 	rd_kafka_poll_set_consumer(kq->cons);
+	kq->msgq = rd_kafka_queue_new(kq->cons);
 
 	sub = rd_kafka_topic_partition_list_new((int)conf->topic_cnt);
 	for (i = 0; i < conf->topic_cnt; i++)
@@ -605,14 +620,18 @@ static void stash_push(kq_t *kq, rs_qmsg_t *msg) {
 	kq->stash_tail = msg;
 }
 
-/* Recomputes the limit-pause flag and applies the fetch state. */
+/* Returns true when no message may be handed out now.  Only a full
+ * tracker window pauses fetching (rare: one message stuck while
+ * max_window later ones finished); the in-flight limit just stops taking
+ * messages from msgq, whose size librdkafka bounds by
+ * queued.max.messages.kbytes per partition. */
 static bool limit_update(rs_queue_t *q, bool window_full) {
 	bool limit;
 
 	pthread_mutex_lock(&q->lock);
 	limit = q->inflight >= q->max_inflight || window_full;
-	if (limit != q->limit_paused) {
-		q->limit_paused = limit;
+	if (window_full != q->limit_paused) {
+		q->limit_paused = window_full;
 		rs_queue_apply_pause(q);
 	}
 	pthread_mutex_unlock(&q->lock);
@@ -658,9 +677,20 @@ static rs_err_t kafka_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 		}
 		bool limit = limit_update(q, window_full);
 
-		left = deadline - rs_now_ms();
-		rkm = rd_kafka_consumer_poll(kq->cons,
-					     (int)RS_MAX(RS_MIN(left, 100), 0));
+		left = RS_MAX(RS_MIN(deadline - rs_now_ms(), 100), 0);
+		if (limit || kq->stash_head) {
+			/* Serve rebalances and errors only; short waits so
+			 * capacity freed by workers is noticed quickly. */
+			rkm = rd_kafka_consumer_poll(kq->cons,
+						     (int)RS_MIN(left, 10));
+		} else {
+			/* Rebalances first (no wait), then messages: a
+			 * rebalance waits at most one msgq timeout. */
+			rkm = rd_kafka_consumer_poll(kq->cons, 0);
+			if (!rkm)
+				rkm = rd_kafka_consume_queue(kq->msgq,
+							     (int)left);
+		}
 		if (rkm && rkm->err) {
 			if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
 				atomic_store(&kq->fatal, 1);
@@ -955,6 +985,8 @@ static void kafka_destroy(rs_queue_t *q) {
 		return;
 	if (kq->cons) {
 		kafka_close(q);
+		if (kq->msgq)
+			rd_kafka_queue_destroy(kq->msgq);
 		rd_kafka_destroy(kq->cons);
 	}
 	if (kq->prod) {
@@ -1005,6 +1037,9 @@ out:
 		/* No group was joined yet that close could trip over. */
 		kq_t *kq = KQ(q);
 		if (kq->cons) {
+			if (kq->msgq)
+				rd_kafka_queue_destroy(kq->msgq);
+			kq->msgq = NULL;
 			rd_kafka_destroy_flags(kq->cons,
 					       RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 			kq->cons = NULL;
