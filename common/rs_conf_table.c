@@ -194,7 +194,7 @@ static const rs_conf_prop_t tenant_props[] = {
 	T("tenant.graph.tenant_id", RS_CONF_T_STR, graph.tenant_id, 1, 253,
 	  NULL, NULL, RS_CONF_REQUIRED,
 	  "Entra directory: its GUID or a verified domain name."),
-	T("tenant.graph.client_id", RS_CONF_T_STR, graph.client_id, 36, 36,
+	T("tenant.graph.client_id", RS_CONF_T_STR, graph.client_id, 1, 64,
 	  NULL, NULL, RS_CONF_REQUIRED, "Application (client) id, a GUID."),
 	T("tenant.graph.client_secret", RS_CONF_T_SECRET, graph.client_secret,
 	  0, 0, NULL, NULL, RS_CONF_SENSITIVE,

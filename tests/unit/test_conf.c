@@ -15,6 +15,7 @@
 #include "rs/rs_base.h"
 #include "rs/rs_conf.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -159,6 +160,34 @@ static void test_example_config(void **state) {
 	assert_string_equal(tn->graph.base_url, "https://graph.microsoft.us/v1.0");
 	assert_null(rs_conf_tenant_by_id(conf, "nosuch"));
 	rs_conf_destroy(conf);
+}
+
+/* Every main file in config/ (more may be added: a Kafka variant, a demo)
+ * loads with its tenants, so every key used there is known and valid. */
+static void test_all_config_files(void **state) {
+	char dir[512], path[1024], err[8192];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	(void)state;
+	rs_snprintf(dir, sizeof(dir), "%s/config", src_dir());
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		rs_conf_t *conf;
+		if (len < 6 || strcmp(de->d_name + len - 5, ".conf"))
+			continue;
+		rs_snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		conf = rs_conf_load(path, NULL, 0, err, sizeof(err));
+		if (!conf)
+			fail_msg("%s does not load:\n%s", path, err);
+		rs_conf_destroy(conf);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 1);
 }
 
 /* Every row is complete: a description, a unique name, enum values. */
@@ -596,6 +625,34 @@ static void test_duplicate_tenant(void **state) {
 	assert_null(strchr(strchr(err, '\n') + 1, '\n'));
 }
 
+/* tenants_dir: relative to the main file, overridable with -X (global
+ * overrides apply before the folder is read), missing = error. */
+static void test_tenants_dir(void **state) {
+	char err[4096], ov0[600], path[512];
+	const char *ov[1] = {ov0};
+	char *t = tenant_text("other", NULL);
+	rs_conf_t *conf;
+
+	(void)state;
+	rs_snprintf(path, sizeof(path), "%s/elsewhere", tmpdir);
+	mkdir(path, 0700);
+	write_file("rostersync.conf", "tenants_dir = \"nope.d\";\n");
+	conf = load_tmp(NULL, 0, err, sizeof(err));
+	assert_null(conf);
+	assert_non_null(strstr(err, "rostersync.conf:1: tenants_dir: cannot open"));
+
+	write_file("elsewhere/other.conf", t);
+	rs_free(t);
+	rs_snprintf(ov0, sizeof(ov0), "tenants_dir=%s", path);
+	conf = load_tmp(ov, 1, err, sizeof(err));
+	if (!conf)
+		fail_msg("%s", err);
+	assert_int_equal(rs_conf_tenant_count(conf), 1);
+	assert_string_equal(rs_conf_tenant(conf, 0)->id, "other");
+	assert_string_equal(rs_conf_global(conf)->tenants_dir, path);
+	rs_conf_destroy(conf);
+}
+
 static void test_talkdesk(void **state) {
 	char err[4096];
 	char *t;
@@ -829,6 +886,7 @@ int main(void) {
 		cmocka_unit_test(test_write_doc_if_asked),
 		cmocka_unit_test(test_table_complete),
 		cmocka_unit_test(test_example_config),
+		cmocka_unit_test(test_all_config_files),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test_setup_teardown(test_file_errors, tmp_setup,
@@ -843,6 +901,8 @@ int main(void) {
 						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_tenant,
 						tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_tenants_dir, tmp_setup,
+						tmp_teardown),
 		cmocka_unit_test(test_talkdesk),
 		cmocka_unit_test(test_kafka_requires_brokers),
 		cmocka_unit_test(test_errors_bounded),
