@@ -45,6 +45,9 @@ static void tenant_free(rs_conf_tenant_t *tn) {
 /* -------------------------------------------------------------------------
  * libconfig walk
  * ---------------------------------------------------------------------- */
+/* Edit distance for "did you mean": keys are short (< 128), so one row of
+ * the classic table on the stack is enough; longer names are never close
+ * to a real key anyway. */
 static size_t levenshtein(const char *a, const char *b) {
 	size_t la = strlen(a), lb = strlen(b), i, j;
 	size_t row[128];
@@ -66,6 +69,10 @@ static size_t levenshtein(const char *a, const char *b) {
 	return row[lb];
 }
 
+/* An unknown key is an error, never ignored: a typo in a deletion guard
+ * (max_removal instead of max_removals) would otherwise silently run with
+ * the default.  The hint is the nearest key of the same scope, or a note
+ * that the key belongs in the other scope. */
 static void unknown_key(inst_t *in, errs_t *e, const char *file, int line,
 			const char *name) {
 	size_t i, best = SIZE_MAX, bi = 0;
@@ -90,6 +97,7 @@ static void unknown_key(inst_t *in, errs_t *e, const char *file, int line,
 		rs_conf_errf(e, file, line, name, "unknown key%s", hint);
 }
 
+/* True when path names a group on the way to a key ("queue.kafka"). */
 static bool is_prefix_of_key(inst_t *in, const char *path) {
 	size_t i, len = strlen(path);
 
@@ -121,6 +129,12 @@ static const char *cfg_type_name(int type) {
 	return "something else";
 }
 
+/* Sets one table key from a libconfig setting.  Types are strict on
+ * purpose ("8" is not an integer, "yes" is not a bool): libconfig already
+ * distinguishes them, and a quoted number is more often a mistake (a
+ * template substitution gone wrong) than an intent.  Scalars are turned
+ * into text and go through the one setter; lists and maps are built here
+ * element by element so each element's line can be named. */
 static void set_setting(inst_t *in, const rs_conf_prop_t *p,
 			config_setting_t *s, errs_t *e) {
 	int type = config_setting_type(s);
@@ -271,6 +285,8 @@ static void set_setting(inst_t *in, const rs_conf_prop_t *p,
 		rs_conf_mark_set(in, p, file, line);
 }
 
+/* Walks a libconfig group, building dotted names; depth is bounded so a
+ * deeply nested fuzzed file cannot exhaust the stack. */
 static void walk(inst_t *in, config_setting_t *grp, const char *prefix,
 		 errs_t *e, int depth) {
 	unsigned int i, n = (unsigned int)config_setting_length(grp);
@@ -439,6 +455,8 @@ static void check_topic(inst_t *in, errs_t *e, const char *key, char **topic,
 		       *topic);
 }
 
+/* Checks that involve more than one key, or a format the table cannot
+ * express, run after all files and overrides so they see final values. */
 static void check_global(inst_t *in, errs_t *e) {
 	rs_conf_global_t *g = in->obj;
 	size_t i;
@@ -539,6 +557,9 @@ static const char *td_scopes[] = {
 	"users:read,ring-groups:read,user-ring-groups:read",
 	"guardian-users:read"};
 
+/* Tenant checks and derived values.  Derived values (Talkdesk hosts,
+ * scopes, inherited guards, name) are written into the struct so every
+ * consumer sees the same effective value instead of re-deriving it. */
 static void check_tenant(inst_t *in, const rs_conf_global_t *g, errs_t *e) {
 	rs_conf_tenant_t *tn = in->obj;
 	size_t i, j, n_auth = 0;
@@ -721,6 +742,9 @@ static void load_main_text(loader_t *ld, const char *text) {
 	config_destroy(&cfg);
 }
 
+/* One tenant: defaults first, then the file, each into its own struct.
+ * The tenant is kept even when the file has errors, so later checks
+ * (duplicate ids) still report against it. */
 static void load_tenant_text(loader_t *ld, const char *text,
 			     const char *display, const char *base_dir) {
 	rs_conf_tenant_t *tn;
@@ -922,6 +946,8 @@ static rs_conf_t *loader_finish(loader_t *ld, char *errstr, size_t size) {
 	return conf;
 }
 
+/* Order: defaults, main file, global -X (so -X tenants_dir works), tenant
+ * files, tenant -X, then all cross-key checks on the final values. */
 rs_conf_t *rs_conf_load(const char *main_path, const char **overrides,
 			size_t n_overrides, char *errstr, size_t errstr_size) {
 	loader_t ld;
@@ -1041,4 +1067,37 @@ rs_err_t rs_conf_tenant_secret(const rs_conf_tenant_t *tn, const char *key,
 		snprintf(errstr, errstr_size, "%s: %s: %s", tn->source_file,
 			 key, inner);
 	return err;
+}
+
+void rs_conf_apply_log(const rs_conf_t *conf) {
+	const rs_conf_prop_t *p = rs_conf_prop_find(RS_CONF_SCOPE_GLOBAL,
+						    "debug");
+	char list[256], eb[128];
+	size_t used = 0;
+	const char *v = p->values;
+	unsigned int bit = 0;
+
+	rs_log_set_level(conf->g.log.level);
+	rs_log_set_format(conf->g.log.format == RS_CONF_LOG_JSON
+				  ? RS_LOG_FMT_JSON
+				  : RS_LOG_FMT_TEXT);
+	/* rs_log takes the list as text: rebuild it from the mask with the
+	 * same names the table validated, so it cannot fail here. */
+	list[0] = '\0';
+	if (conf->g.debug == 0xffffffffu) {
+		rs_snprintf(list, sizeof(list), "all");
+	} else {
+		while (*v && used < sizeof(list)) {
+			size_t len = strcspn(v, "|");
+			if (conf->g.debug & (1u << bit)) {
+				rs_snprintf(list + used, sizeof(list) - used,
+					    "%s%.*s", used ? "," : "", (int)len,
+					    v);
+				used += strlen(list + used);
+			}
+			v += len + (v[len] == '|');
+			bit++;
+		}
+	}
+	rs_log_set_debug(list, eb, sizeof(eb));
 }

@@ -157,6 +157,9 @@ bool rs_conf_has_ctl(const char *s) {
 	return false;
 }
 
+/* Plain integers are milliseconds so that libconfig ints keep meaning what
+ * they always meant; units exist so humans do not count zeros.  Negative
+ * values and overflow are parse errors, not wrapped numbers. */
 rs_err_t rs_conf_parse_duration(const char *s, int64_t *ms) {
 	char *end;
 	long long v;
@@ -188,6 +191,10 @@ rs_err_t rs_conf_parse_duration(const char *s, int64_t *ms) {
 	return RS_OK;
 }
 
+/* URLs are parsed only as far as we need to trust them: a scheme we speak,
+ * a host, an optional numeric port.  userinfo is refused because it would
+ * put a credential inline and into logs; whitespace and control
+ * characters because they could split a request line or a log line. */
 const char *rs_conf_url_check(const char *url) {
 	const char *host, *end, *p;
 
@@ -360,6 +367,9 @@ static void trim(const char **s, size_t *len) {
 }
 
 /* Adds one "k=v" (or a separate k, v) to a map under construction. */
+/* Adds one entry, bounded (RS_CONF_MAX_MAP or the row's max), with unique
+ * names: a mapping that names a source group twice is ambiguous, and
+ * libconfig's list form or a JSON object would otherwise let it through. */
 bool rs_conf_map_add(rs_conf_map_t *m, const char *k, size_t klen,
 		    const char *v, size_t vlen, int64_t max, errs_t *e,
 		    const char *file, int line, const char *key) {
@@ -426,6 +436,12 @@ void rs_conf_mark_set(inst_t *in, const rs_conf_prop_t *p, const char *file,
 
 /* Sets member p of in->obj from text s; base_dir resolves relative paths.
  * On error nothing changes and an error naming the key is collected. */
+/* The one setter.  Every value ends here: file scalars (as text), -X
+ * overrides and table defaults, so a default that violates its own range
+ * fails test_defaults rather than surprising an operator.  The new value
+ * is built and validated completely before the old one is freed, so a
+ * failed set leaves the previous (file or default) value intact and the
+ * error list complete. */
 bool rs_conf_set_str(inst_t *in, const rs_conf_prop_t *p, const char *s,
 		    const char *base_dir, errs_t *e, const char *file,
 		    int line) {

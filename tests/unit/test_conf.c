@@ -14,6 +14,7 @@
 
 #include "rs/rs_base.h"
 #include "rs/rs_conf.h"
+#include "rs/rs_log.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -291,6 +292,11 @@ static void test_overrides(void **state) {
 	assert_int_equal(g->planner.interval_ms, 120000);
 	assert_int_equal(g->debug, 3);
 	assert_string_equal(g->queue.kafka.topics.retry, "x.jobs.retry");
+	/* Log settings reach rs_log through rs_conf_apply_log(). */
+	rs_conf_apply_log(conf);
+	assert_true(rs_log_debug_enabled(RS_DBG_HTTP));
+	assert_true(rs_log_debug_enabled(RS_DBG_QUEUE));
+	assert_false(rs_log_debug_enabled(RS_DBG_AUTH));
 	tn = rs_conf_tenant(conf, 0);
 	/* The trailing slash is dropped. */
 	assert_string_equal(tn->graph.base_url, "http://127.0.0.1:8080/v1.0");

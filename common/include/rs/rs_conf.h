@@ -372,6 +372,13 @@ rs_err_t rs_conf_tenant_secret(const rs_conf_tenant_t *tn, const char *key,
 void rs_conf_dump(const rs_conf_t *conf, FILE *fp, bool redact);
 
 /**
+ * @brief Applies log.level, log.format and debug to the process-wide log
+ *        settings (rs_log.h).
+ * @locality main thread, before any other thread starts (STYLE.md 11).
+ */
+void rs_conf_apply_log(const rs_conf_t *conf);
+
+/**
  * @brief Writes docs/CONFIGURATION.md generated from both tables.
  * @remark Regenerate with `rostersync-confdoc > docs/CONFIGURATION.md`;
  *         test_conf fails when the committed file differs.
