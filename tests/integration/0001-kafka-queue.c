@@ -251,6 +251,18 @@ int main(void) {
 					   rs_test_timeout_ms(30000), errstr,
 					   sizeof(errstr)) == RS_OK,
 		    "create topic: %s", errstr);
+	{
+		/* A compacted topic, as the "applied" topic will be. */
+		char ctopic[160];
+		const char *cnames[1] = {ctopic};
+		const char *cconf[] = {"cleanup.policy=compact"};
+		rs_snprintf(ctopic, sizeof(ctopic), "%s-applied", topic);
+		TEST_ASSERT(rs_queue_create_topics(
+				    prod, cnames, 1, 2, 1, cconf, 1,
+				    rs_test_timeout_ms(30000), errstr,
+				    sizeof(errstr)) == RS_OK,
+			    "create compacted topic: %s", errstr);
+	}
 	/* Creating it again is tolerated ("already exists"). */
 	TEST_ASSERT(rs_queue_create_topics(prod, topics, 1, 4, 1, NULL, 0,
 					   rs_test_timeout_ms(30000), errstr,
@@ -315,10 +327,37 @@ int main(void) {
 		    half, crate1, too_large,
 		    (unsigned long long)st.offsets_stored);
 
-	SUB_TEST("pass 2: a new consumer resumes from the committed offsets");
+	SUB_TEST("pause before the first assignment: nothing is fetched");
 	rest = NMSGS - half;
 	atomic_store(&ctx.processed, 0);
+	atomic_store(&ctx.assigns, 0);
 	ctx.q = consumer_new(&ctx, brokers, group, topics);
+	/* Paused before the group join: partitions assigned later must
+	 * start paused (the app-side paused set). */
+	TEST_ASSERT(rs_queue_pause_all(ctx.q) == RS_OK, "pause_all");
+	TEST_ASSERT(rs_queue_paused(ctx.q), "not paused");
+	{
+		int64_t end = rs_now_ms() + rs_test_timeout_ms(30000);
+		int64_t quiet_until = -1;
+		while (rs_now_ms() < end) {
+			rs_qmsg_t *msg = NULL;
+			TEST_ASSERT(rs_queue_poll(ctx.q, 200, &msg) == RS_OK,
+				    "poll while paused");
+			TEST_ASSERT(!msg, "message at offset %lld while paused",
+				    (long long)rs_qmsg_offset(msg));
+			if (quiet_until < 0 && atomic_load(&ctx.assigns) > 0)
+				quiet_until = rs_now_ms() + 2000;
+			if (quiet_until > 0 && rs_now_ms() >= quiet_until)
+				break;
+		}
+		TEST_ASSERT(atomic_load(&ctx.assigns) > 0,
+			    "no assignment while paused");
+	}
+	TEST_ASSERT(rs_queue_assignment_cnt(ctx.q) == 4, "assigned %zu",
+		    rs_queue_assignment_cnt(ctx.q));
+	TEST_ASSERT(rs_queue_resume_all(ctx.q) == RS_OK, "resume_all");
+
+	SUB_TEST("pass 2: a new consumer resumes from the committed offsets");
 	workers_start(&ctx);
 	crate2 = consume_pass(&ctx, rest, 120000, &too_large);
 	/* Anything more within 3 s would be a redelivery. */
