@@ -38,6 +38,11 @@ static const char *const user_filter_props[] = {
 
 /* ---- shared helpers ------------------------------------------------- */
 
+/*
+ * The three 401 texts differ like Graph's do, so a client's log tells a
+ * missing header from a stale token; clients must still act on the code
+ * (InvalidAuthenticationToken: get a new token once, then give up).
+ */
 bool sim_graph_auth(sim_req_t *req, sim_resp_t *resp) {
 	switch (sim_req_auth(req, SIM_SVC_GRAPH)) {
 	case SIM_AUTH_OK:
@@ -68,18 +73,25 @@ bool sim_graph_auth(sim_req_t *req, sim_resp_t *resp) {
 	return false;
 }
 
+/* Parsers fill a status/code/message triple without knowing about
+ * requests; this turns it into the §8 envelope. */
 void sim_graph_odata_error(sim_req_t *req, sim_resp_t *resp,
 			   const sim_odata_err_t *err) {
 	sim_resp_graph_error(req, resp, err->status, err->code, "%s",
 			     err->message);
 }
 
+/* Every successful Graph answer carries the same content type and
+ * tracing headers as an error does (§8), so clients can log request-id
+ * for successes too. */
 void sim_graph_reply(sim_req_t *req, sim_resp_t *resp, int status,
 		     cJSON *json) {
 	sim_resp_json(resp, status, json, SIM_GRAPH_CTYPE);
 	sim_resp_graph_headers(req, resp);
 }
 
+/* @odata.context points at this simulator's $metadata, not Microsoft's:
+ * clients must treat it as opaque, which is what this checks. */
 char *sim_graph_context(const sim_req_t *req, const char *what) {
 	char buf[512];
 
@@ -88,6 +100,8 @@ char *sim_graph_context(const sim_req_t *req, const char *what) {
 	return rs_strdup(buf);
 }
 
+/* Directory object ids are GUIDs; anything else in an id position is the
+ * "Invalid object identifier" 400, never a lookup (§2). */
 bool sim_graph_is_guid(const char *s) {
 	int i;
 
@@ -123,6 +137,8 @@ void sim_graph_not_found(sim_req_t *req, sim_resp_t *resp, const char *id) {
 			     id);
 }
 
+/* Graph sends unset string properties as null, not absent: clients that
+ * treat a missing key as "not selected" must see the difference. */
 static void add_str_or_null(cJSON *o, const char *k, const char *v) {
 	if (v)
 		cJSON_AddStringToObject(o, k, v);
@@ -137,6 +153,8 @@ static const char *const user_default_props[] = {
 	"mobilePhone", "officeLocation", "preferredLanguage", "surname",
 	"userPrincipalName", "id", NULL};
 
+/* A property is written when selected, or, without $select, when it is
+ * in the endpoint's default set. */
 static bool want(const sim_odata_select_t *sel, const char *prop,
 		 const char *const *defaults) {
 	int i;
@@ -149,6 +167,8 @@ static bool want(const sim_odata_select_t *sel, const char *prop,
 	return false;
 }
 
+/* Properties the dataset does not model (jobTitle, phones, ...) are null,
+ * as for a real user who has none. */
 cJSON *sim_graph_user_json(const sim_user_t *u,
 			   const sim_odata_select_t *sel) {
 	cJSON *o = cJSON_CreateObject(), *a;
@@ -249,6 +269,8 @@ static bool graph_begin(sim_req_t *req, sim_resp_t *resp, int base,
 }
 
 /* Appends "name=value&" (value escaped) to a query being built. */
+/* Bounded by the caller's buffer: rs_snprintf truncates rather than
+ * overflows, and the inputs are already bounded by the query parser. */
 static void qs_add(char *buf, size_t size, const char *name,
 		   const char *value) {
 	char *esc;
@@ -282,6 +304,8 @@ static char *next_link(const sim_req_t *req, const char *path, int top,
 	return link;
 }
 
+/* A $skiptoken that does not decode: a client that builds or edits
+ * paging URLs instead of following nextLink verbatim (§2) fails here. */
 static void bad_skiptoken(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_graph_error(req, resp, 400, "Request_BadRequest",
 			     "The specified page token value has expired or "
@@ -290,6 +314,9 @@ static void bad_skiptoken(sim_req_t *req, sim_resp_t *resp) {
 
 /* ---- users ----------------------------------------------------------- */
 
+/* The filter is a flat OR of (property, value) terms: a user matches when
+ * any term does.  `mail eq` compares the mail property only, not proxy
+ * aliases, as in Graph (aliases need proxyAddresses/any). */
 static bool user_matches(const sim_user_t *u, const sim_odata_filter_t *f) {
 	const char *v;
 	int i;
@@ -318,6 +345,11 @@ static bool user_matches(const sim_user_t *u, const sim_odata_filter_t *f) {
 	return false;
 }
 
+/*
+ * GET /users: validation happens before the tenant lock is taken, so a
+ * bad query costs no lock time; the RU charge comes first, as in Graph,
+ * where a rejected request still counts against the budget (§5).
+ */
 static void users_list(sim_req_t *req, sim_resp_t *resp) {
 	sim_odata_filter_t f;
 	sim_odata_select_t sel;
@@ -476,6 +508,7 @@ static void user_get(sim_req_t *req, sim_resp_t *resp) {
 
 /* ---- groups ---------------------------------------------------------- */
 
+/* Ids are stored lower case; Graph accepts GUIDs in either case. */
 static sim_group_t *group_lookup(sim_tenant_t *tn, const char *id) {
 	char *low = sim_strlower(id);
 	sim_group_t *g = sim_group_get(tn, low);
@@ -484,6 +517,7 @@ static sim_group_t *group_lookup(sim_tenant_t *tn, const char *id) {
 	return g;
 }
 
+/* GET /groups/{id}: "any other GET" in the §5 cost table, 1 RU. */
 static void group_get(sim_req_t *req, sim_resp_t *resp) {
 	sim_odata_select_t sel;
 	sim_odata_err_t oerr;
@@ -662,6 +696,12 @@ static void already_exists(sim_req_t *req, sim_resp_t *resp, bool owners) {
 }
 
 /* POST /groups/{id}/members/$ref and /owners/$ref. */
+/*
+ * The outcome is decided under the write lock and answered after it is
+ * released, so building the error body never holds the tenant.  The
+ * state helpers count the write as applied or no-op (Guarantee 2), so the
+ * "already exist" 400 shows up in /_sim/stats as a no-op write.
+ */
 static void group_ref_add(sim_req_t *req, sim_resp_t *resp, bool owners) {
 	cJSON *body = NULL, *oid;
 	const char *id;
@@ -778,6 +818,8 @@ static void group_owner_ref_del(sim_req_t *req, sim_resp_t *resp) {
 }
 
 /* Validated ids of one "...@odata.bind" array, or false with resp set. */
+/* The 20-reference cap is checked while reading, so a huge array is
+ * refused before anything is allocated for it (STYLE.md 9). */
 static bool bind_ids(sim_req_t *req, sim_resp_t *resp, const cJSON *arr,
 		     const char *prop, char **ids, int *n) {
 	const cJSON *it;
@@ -980,6 +1022,12 @@ static void graph_fault(sim_req_t *req, sim_resp_t *resp, int status,
 		sim_resp_header(resp, "Retry-After", "%s", retry_after);
 }
 
+/*
+ * Route order matters: the core takes the first match, so literal
+ * segments ("/users/delta") come before the "{}" routes they would
+ * otherwise be captured by ("/users/{}").  Route names are what fault
+ * rules ("endpoint") and the ledger use.
+ */
 static const sim_route_t graph_routes[] = {
 	{"GET", "/users/delta", sim_graph_users_delta, "graph.users.delta"},
 	{"GET", "/users", users_list, "graph.users.list"},

@@ -14,6 +14,8 @@
 
 #include <strings.h>
 
+/* Every validation failure is the same 400 BadRequest for the whole
+ * batch (§4: "400 if malformed"); only the message differs. */
 static void berr(sim_odata_err_t *err, const char *fmt, ...) RS_PRINTF(2, 3);
 
 static void berr(sim_odata_err_t *err, const char *fmt, ...) {
@@ -43,6 +45,7 @@ void sim_graph_batch_cleanup(sim_batch_t *b) {
 	memset(b, 0, sizeof(*b));
 }
 
+/* Linear: a batch has at most 20 items. */
 static int find_id(const sim_batch_t *b, int n, const char *id) {
 	int i;
 
@@ -52,6 +55,8 @@ static int find_id(const sim_batch_t *b, int n, const char *id) {
 	return -1;
 }
 
+/* Header names inside a batch keep the client's spelling (§4: not
+ * normalized), so lookups ignore case. */
 static bool has_header(const sim_batch_item_t *it, const char *name) {
 	int i;
 
@@ -289,6 +294,8 @@ out:
 
 /* ---- execution -------------------------------------------------------- */
 
+/* dependsOn succeeds only on 2xx: a 404 or 429 dependency is a failure
+ * for its dependants, like Graph's 424 rule. */
 static bool ok_status(int status) {
 	return status >= 200 && status < 300;
 }
@@ -345,6 +352,12 @@ static cJSON *failed_dependency(const sim_req_t *req, const char *id) {
 	return o;
 }
 
+/*
+ * POST /$batch.  The outer request is authenticated but not charged: each
+ * item is charged by its own handler, which is how Graph evaluates
+ * batched requests (§4 "each inner request is evaluated individually").
+ * No tenant lock is held across sim_dispatch (the items take their own).
+ */
 void sim_graph_batch(sim_req_t *req, sim_resp_t *resp) {
 	sim_batch_t b;
 	sim_odata_err_t err;

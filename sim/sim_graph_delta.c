@@ -39,6 +39,8 @@ typedef struct dtok_s {
 	char sel[512];   /* $select of the first call ("" = default) */
 } dtok_t;
 
+/* The kind ("users"/"groups") is the token tag, so a users token sent
+ * to /groups/delta fails to decode and gets the 410. */
 static char *tok_make(const char *kind, const dtok_t *t) {
 	char text[700];
 
@@ -47,6 +49,7 @@ static char *tok_make(const char *kind, const dtok_t *t) {
 	return sim_odata_token_encode(kind, text);
 }
 
+/* Strict field-by-field parse: anything malformed is "unknown token". */
 static bool tok_parse(const char *kind, const char *s, dtok_t *t) {
 	char *text = sim_odata_token_decode(kind, s);
 	char *p, *end;
@@ -82,6 +85,8 @@ out:
 	return ok;
 }
 
+/* nextLink carries $skiptoken, deltaLink $deltatoken, as Graph's do;
+ * both are absolute URLs on this simulator. */
 static void add_link(sim_req_t *req, cJSON *root, const char *kind,
 		     const char *name, const char *param, const dtok_t *t) {
 	char *tok = tok_make(kind, t);
@@ -190,6 +195,7 @@ static void initial_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 	}
 }
 
+/* Linear search in a page (≤ DELTA_CHANGES_PAGE objects). */
 static cJSON *find_entry(cJSON *arr, const char *id) {
 	cJSON *o;
 
@@ -288,6 +294,12 @@ static void change_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 	}
 }
 
+/*
+ * One handler for both collections.  Phases: no token → start an
+ * initial round (snapshot position = the log's next seq); 'i' → next
+ * page of it; 'c' → next page of a change round; 'd' (deltaLink) →
+ * a new change round from the stored position.
+ */
 static void delta(sim_req_t *req, sim_resp_t *resp, bool groups) {
 	const char *kind = groups ? "groups" : "users";
 	const char *skip = sim_req_arg(req, "$skiptoken");

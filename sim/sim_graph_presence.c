@@ -39,6 +39,7 @@ static const char *const pref_pairs[][2] = {
 	{"DoNotDisturb", "DoNotDisturb"}, {"BeRightBack", "BeRightBack"},
 	{"Away", "Away"}, {"Offline", "OffWork"}, {NULL, NULL}};
 
+/* Slot destructor, called by the core when the dataset is cleared. */
 static void map_free(void *p) {
 	sim_map_t *m = p;
 
@@ -122,6 +123,7 @@ static int64_t iso_duration(const char *s) {
 	return any ? total : -1;
 }
 
+/* Case-sensitive, like the enum values Graph documents. */
 static bool valid_pair(const char *const (*pairs)[2], const char *a,
 		       const char *b) {
 	int i;
@@ -149,6 +151,7 @@ static void effective(const presence_t *p, int64_t now, const char **av,
 	*ac = p->activity;
 }
 
+/* The presence resource: id, availability, activity (§6). */
 static cJSON *presence_json(const char *uid, const presence_t *p,
 			    int64_t now) {
 	cJSON *o = cJSON_CreateObject();
@@ -182,12 +185,14 @@ static char *presence_begin(sim_req_t *req, sim_resp_t *resp, bool write) {
 	return uid;
 }
 
+/* A string member or NULL (missing or not a string: both invalid). */
 static const char *jstr(const cJSON *o, const char *k) {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* §6: the presence actions answer 200 with no body (not 204). */
 static void ok_empty(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_empty(resp, 200);
 	sim_resp_graph_headers(req, resp);

@@ -18,6 +18,13 @@
  * descent safe from fuzzed input. */
 #define ODATA_MAX_DEPTH 8
 
+/*
+ * Recursive-descent state.  The parser never stops at the first clause
+ * over the caller's limit: Graph's "too many child clauses" message names
+ * the full count, so counting continues while storage stops at
+ * SIM_ODATA_TERMS_HARD_MAX.  rc holds the first error only; later calls
+ * see rc != RS_OK and return, which keeps every error path one line.
+ */
 typedef struct parser_s {
 	const char *s;
 	size_t len;
@@ -31,6 +38,7 @@ typedef struct parser_s {
 	rs_err_t rc;
 } parser_t;
 
+/* An empty filter matches everything: callers test f->n == 0. */
 void sim_odata_filter_init(sim_odata_filter_t *f) {
 	memset(f, 0, sizeof(*f));
 }
@@ -81,6 +89,9 @@ static void unsupported(parser_t *p, const char *prop) {
 		prop, p->resource);
 }
 
+/* OData separates tokens with spaces only ('+' in the URL was already
+ * decoded to a space by the query parser); tabs or newlines are not
+ * whitespace in Graph's grammar, so they are syntax errors here too. */
 static void skip_ws(parser_t *p) {
 	while (p->pos < p->len && p->s[p->pos] == ' ')
 		p->pos++;
@@ -156,6 +167,8 @@ static char *read_literal(parser_t *p) {
 	return out;
 }
 
+/* Consumes c (after spaces) if it is next; the caller decides whether
+ * its absence is an error, which keeps optional punctuation simple. */
 static bool expect_char(parser_t *p, char c) {
 	skip_ws(p);
 	if (p->pos < p->len && p->s[p->pos] == c) {
@@ -198,7 +211,15 @@ static void add_term(parser_t *p, const char *prop, char *value) {
 	t->value = value;
 }
 
+/* Forward: a term may be a parenthesised expression. */
 static void parse_expr(parser_t *p, int depth);
+
+/*
+ * term := "(" expr ")" | prop "eq" literal | prop "in" "(" literals ")".
+ * The property is checked after the literal is read so that a syntax
+ * error anywhere wins over "unsupported property", as with Graph, whose
+ * OData layer parses before the directory validates.
+ */
 
 static void parse_term(parser_t *p, int depth) {
 	char prop[SIM_ODATA_PROP_MAX], op[16];
@@ -277,6 +298,11 @@ static void parse_term(parser_t *p, int depth) {
 	syntax_error(p, "unknown operator");
 }
 
+/*
+ * expr := term { "or" term }.  Only disjunctions are in the subset: "and"
+ * and "not" are valid OData, so they get the directory's "unsupported"
+ * answer rather than a syntax error.
+ */
 static void parse_expr(parser_t *p, int depth) {
 	char kw[16];
 	size_t save;
@@ -353,6 +379,11 @@ out:
 	return p.rc;
 }
 
+/*
+ * $select is a comma list of property names.  Graph ignores neither
+ * unknown names nor empty items, so neither does this; duplicates are
+ * folded because Graph returns each property once.
+ */
 rs_err_t sim_odata_select_parse(sim_odata_select_t *sel, const char *s,
 				const char *type, const char *const *known,
 				sim_odata_err_t *err) {
@@ -416,6 +447,8 @@ rs_err_t sim_odata_select_parse(sim_odata_select_t *sel, const char *s,
 	return RS_OK;
 }
 
+/* No $select means "the endpoint's default set": callers decide what
+ * that set is, so "everything" is the answer here. */
 bool sim_odata_select_has(const sim_odata_select_t *sel, const char *prop) {
 	int i;
 
@@ -427,6 +460,8 @@ bool sim_odata_select_has(const sim_odata_select_t *sel, const char *prop) {
 	return false;
 }
 
+/* strtol with full-string and range checks: "5x", "", "0" and "1000" are
+ * all the same 400 for Graph. */
 rs_err_t sim_odata_top_parse(const char *s, int def, int max, int *top,
 			     sim_odata_err_t *err) {
 	char *end = NULL;
@@ -471,6 +506,7 @@ char *sim_odata_token_encode(const char *tag, const char *text) {
 	return out;
 }
 
+/* One hex digit or -1; both cases accepted since clients may re-encode. */
 static int hexval(char c) {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -481,6 +517,11 @@ static int hexval(char c) {
 	return -1;
 }
 
+/*
+ * Decoding rejects odd lengths, non-hex characters, embedded NULs and a
+ * wrong tag, so a token edited by hand or meant for another collection
+ * is simply invalid (the callers answer 400 or 410).
+ */
 char *sim_odata_token_decode(const char *tag, const char *s) {
 	size_t len = strlen(s), i, tl = strlen(tag);
 	char *raw;
@@ -506,6 +547,12 @@ out:
 	return text;
 }
 
+/*
+ * Links the simulator builds must survive being followed verbatim by any
+ * HTTP client, so everything outside the unreserved set (and the few
+ * characters Graph itself leaves readable) is percent-encoded: spaces,
+ * '&' and '#' (guest UPNs) above all.
+ */
 char *sim_odata_qs_escape(const char *s) {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t len = strlen(s), o = 0, i;

@@ -113,6 +113,31 @@ int main(void) {
 	TEST_ASSERT(status_of(j, "c") == 204, "c 204");
 	cJSON_Delete(j);
 	it_resp_free(&r);
+	{
+		/* Each item is recorded in the ledger as its own request,
+		 * marked as part of a batch, with its own status. */
+		char *ls = rs_sim_ledger_json(sim);
+		cJSON *lj = cJSON_Parse(ls), *e;
+		int subs = 0, outer = 0;
+		rs_free(ls);
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
+					      lj, "requests")) {
+			if (cJSON_GetObjectItemCaseSensitive(e,
+							     "batch_depth")) {
+				subs++;
+				if (!strcmp(it_jstr(e, "endpoint"),
+					    "graph.groups.members.add"))
+					TEST_ASSERT(it_jnum(e, "status") == 204,
+						    "ledger status of c");
+			} else if (!strcmp(it_jstr(e, "endpoint"),
+					   "graph.batch")) {
+				outer++;
+			}
+		}
+		TEST_ASSERT(subs == 3 && outer == 1,
+			    "ledger: %d sub-requests, %d batches", subs, outer);
+		cJSON_Delete(lj);
+	}
 
 	SUB_TEST("more than 20 requests -> 400 for the whole batch");
 	o = (size_t)snprintf(body, sizeof(body), "{\"requests\":[");
