@@ -219,7 +219,14 @@ static rs_err_t member_list(const cJSON *change, const char *name,
 		     RS_ENVELOPE_MAX_MEMBERS);
 		return RS_ERR_TOO_LARGE;
 	}
-	list = rs_calloc(n ? n : 1, sizeof(*list));
+	/* Capacity is a power of two, the growth rule of
+	 * rs_envelope_member_add, so members can be added after decode. */
+	{
+		size_t cap = 1;
+		while (cap < n)
+			cap *= 2;
+		list = rs_calloc(cap, sizeof(*list));
+	}
 	/* Hand the list over first so a failure midway is freed by the
 	 * caller's cleanup. */
 	*out = list;
@@ -500,9 +507,15 @@ out:
 static cJSON *change_for(const rs_envelope_t *env) {
 	const kind_desc_t *kd;
 
+	/* A known kind's typed view is authoritative once filled: a worker
+	 * that edits members (e.g. drops adds already applied) re-encodes
+	 * what it edited.  The raw object is used for unknown kinds and when
+	 * the caller supplied only JSON. */
+	kd = kind_find_id(rs_env_kind_lookup(env->kind));
+	if (kd && kd->build && env->members.group_id)
+		return kd->build(env);
 	if (env->change)
 		return cJSON_Duplicate(env->change, true);
-	kd = kind_find_id(rs_env_kind_lookup(env->kind));
 	if (kd && kd->build)
 		return kd->build(env);
 	return NULL;

@@ -562,9 +562,13 @@ static rs_error_t *classify(int status, const rs_http_api_error_t *ae,
 	const char *rid;
 	rs_error_t *error;
 
-	if (status < 400)
+	if (status < 300)
 		return NULL;
-	if (status == 429) {
+	if (status < 400) {
+		/* Redirects are not followed: a 3xx on a write must not
+		 * look like success. */
+		code = RS_ERR_HTTP_STATUS;
+	} else if (status == 429) {
 		code = RS_ERR_HTTP_THROTTLED;
 		retriable = true;
 	} else if (status == 500 || status == 502 || status == 503 ||
@@ -622,7 +626,7 @@ rs_error_t *rs_http_classify(int status, const char *body, size_t body_len,
 			     const char *request_id) {
 	rs_http_api_error_t ae;
 
-	if (status < 400)
+	if (status < 300)
 		return NULL;
 	rs_http_api_error_parse(body, body_len, &ae);
 	return classify(status, &ae,

@@ -101,6 +101,45 @@ static void test_roundtrip(void **state) {
 	rs_envelope_cleanup(NULL);
 }
 
+/* The worker edits a decoded job (drops an applied add, adds one) and
+ * re-encodes: the typed view is what gets encoded, and lists decoded with
+ * odd sizes can grow. */
+static void test_edit_after_decode(void **state) {
+	rs_envelope_t env, dec, again;
+	char *txt, *txt2, errstr[256], id[40];
+	size_t i;
+
+	(void)state;
+	fill(&env);
+	assert_int_equal(rs_envelope_member_add(&env, false, U3, NULL), RS_OK);
+	txt = encode(&env); /* 3 adds: capacity 4 after decode */
+	assert_int_equal(rs_envelope_decode(txt, strlen(txt), 0, &dec, errstr,
+					    sizeof(errstr)),
+			 RS_OK);
+	for (i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "cccccccc-0000-0000-0000-%012zu", i);
+		assert_int_equal(rs_envelope_member_add(&dec, false, id, NULL),
+				 RS_OK);
+	}
+	rs_free(dec.members.mode);
+	dec.members.mode = rs_strdup("additive");
+	txt2 = encode(&dec);
+	assert_int_equal(rs_envelope_decode(txt2, strlen(txt2), 0, &again,
+					    errstr, sizeof(errstr)),
+			 RS_OK);
+	assert_int_equal(again.members.add_cnt, 9);
+	assert_string_equal(again.members.adds[8].id,
+			    "cccccccc-0000-0000-0000-000000000005");
+	assert_string_equal(again.members.mode, "additive");
+	/* the id was kept: it names the planned job, not the edit */
+	assert_string_equal(again.id, env.id);
+	rs_free(txt);
+	rs_free(txt2);
+	rs_envelope_cleanup(&env);
+	rs_envelope_cleanup(&dec);
+	rs_envelope_cleanup(&again);
+}
+
 static void test_deterministic_id(void **state) {
 	rs_envelope_t a, b;
 	char ida[65], idb[65];
@@ -436,6 +475,7 @@ static void test_error_history(void **state) {
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_edit_after_decode),
 		cmocka_unit_test(test_deterministic_id),
 		cmocka_unit_test(test_field_errors),
 		cmocka_unit_test(test_limits),

@@ -236,6 +236,8 @@ static void test_classify(void **state) {
 	check_class(410, NULL, NULL, RS_ERR_RETIRED, false, -1, NULL);
 	check_class(409, "[1,2]", NULL, RS_ERR_HTTP_CLIENT, false, -1, NULL);
 	check_class(408, NULL, NULL, RS_ERR_HTTP_SERVER, true, -1, NULL);
+	/* a redirect on a write must not look like success */
+	check_class(302, NULL, "5", RS_ERR_HTTP_STATUS, false, -1, "HTTP 302");
 
 	/* The parser on its own */
 	assert_true(rs_http_api_error_parse(graph404, strlen(graph404), &ae));

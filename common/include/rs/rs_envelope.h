@@ -122,9 +122,10 @@ rs_err_t rs_envelope_decode(const char *buf, size_t len, int flags,
 
 /**
  * @brief Encodes @p env (validated first: the same checks as decode).
- *        For group.members the change is built from env->members when
- *        env->change is NULL.  An id is computed when env->id is NULL
- *        (and stored into env->id).
+ *        For a known kind whose typed view is filled (group.members:
+ *        members.group_id set) the change is built from the typed view,
+ *        which is authoritative; otherwise env->change is encoded as is.
+ *        An id is computed when env->id is NULL (and stored into env->id).
  * @param out receives an rs_malloc'd NUL-terminated string (rs_free it).
  */
 rs_err_t rs_envelope_encode(rs_envelope_t *env, char **out, size_t *out_len,
@@ -143,6 +144,8 @@ rs_err_t rs_envelope_id_compute(rs_envelope_t *env, char *out, size_t size);
 /**
  * @brief Adds a member to the adds (removes == false) or removes list of a
  *        group.members envelope.  Copies the strings.
+ * @remark lists must come from this function or from decode (their
+ *         capacity follows a power-of-two rule); don't assign them by hand.
  * @returns RS_ERR_TOO_LARGE past RS_ENVELOPE_MAX_MEMBERS,
  *          RS_ERR_INVALID_ARG for a non-GUID id.
  */

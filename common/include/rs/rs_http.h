@@ -173,6 +173,7 @@ void rs_http_resp_cleanup(rs_http_resp_t *resp);
  * @brief Sends one request (no automatic retry: the caller decides).
  * @param resp receives status, headers and body; it is reset first.
  * @returns NULL on 2xx; otherwise an error the caller owns:
+ *   - 3xx (redirects are not followed): HTTP_STATUS, not retriable
  *   - transport failure / timeout: HTTP_TRANSPORT / TIMEOUT, retriable
  *   - body above max_body: TOO_LARGE, not retriable
  *   - 429: HTTP_THROTTLED, retriable, retry_after_ms from Retry-After
@@ -189,7 +190,8 @@ rs_error_t *rs_http_request_send(rs_http_t *http, const rs_http_req_t *req,
 /**
  * @brief Classifies a finished exchange (no network; used by send, tests).
  * @param retry_after raw Retry-After header value or NULL.
- * @returns NULL for 1xx-3xx, else a new error as described above.
+ * @returns NULL for 1xx/2xx, else a new error as described above (3xx:
+ *          HTTP_STATUS, not retriable: redirects are never followed).
  */
 rs_error_t *rs_http_classify(int status, const char *body, size_t body_len,
 			     const char *retry_after, int64_t now_wall_ms,
