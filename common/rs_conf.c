@@ -267,6 +267,9 @@ static void set_setting(inst_t *in, const rs_conf_prop_t *p,
 						     file, el_line, p->name);
 				}
 			}
+			if (ok)
+				ok = rs_conf_map_check_dups(&nm, e, file, line,
+							    p->name);
 			if (ok) {
 				rs_conf_map_clear(MEMBER(in->obj, p, rs_conf_map_t));
 				*MEMBER(in->obj, p, rs_conf_map_t) = nm;
@@ -541,6 +544,7 @@ static void load_mapping_file(inst_t *in, rs_conf_tenant_t *tn, errs_t *e) {
 		    tn->mapping.count >= RS_CONF_MAX_MAP)
 			break; /* full: one error is enough */
 	}
+	rs_conf_map_check_dups(&tn->mapping, e, kf, kl, key);
 out:
 	cJSON_Delete(root);
 	rs_free(text);
@@ -557,12 +561,66 @@ static const char *td_scopes[] = {
 	"users:read,ring-groups:read,user-ring-groups:read",
 	"guardian-users:read"};
 
+/* qsort_r comparator over indices into a string array, case-insensitive. */
+static int cmp_idx_ci(const void *a, const void *b, void *arg) {
+	char **strs = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcasecmp(strs[x], strs[y]);
+
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Mapping checks.  Sorting indices keeps a 10,000-entry mapping at
+ * n log n instead of comparing every pair. */
+static void check_mapping(inst_t *in, rs_conf_tenant_t *tn, errs_t *e) {
+	const char *mk = tn->mapping_file ? "tenant.mapping_file"
+					  : "tenant.mapping";
+	size_t n = tn->mapping.count, i;
+	size_t *idx;
+
+	for (i = 0; i < n; i++)
+		if (!rs_conf_is_guid(tn->mapping.values[i]))
+			KEYERR(in, e, mk, "\"%.64s\": group id must be a GUID",
+			       tn->mapping.keys[i]);
+	if (n < 2)
+		return;
+	idx = rs_calloc(n, sizeof(*idx));
+	/* Two sources feeding one group would undo each other's removals
+	 * in exact mode. */
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_idx_ci, tn->mapping.values);
+	for (i = 1; i < n; i++)
+		if (!strcasecmp(tn->mapping.values[idx[i - 1]],
+				tn->mapping.values[idx[i]]))
+			KEYERR(in, e, mk,
+			       "group %.40s is mapped from both \"%.64s\" and "
+			       "\"%.64s\"",
+			       tn->mapping.values[idx[i]],
+			       tn->mapping.keys[idx[i - 1]],
+			       tn->mapping.keys[idx[i]]);
+	/* Exact duplicates were reported by rs_conf_map_check_dups();
+	 * names that differ only in case are a likely mistake (Talkdesk
+	 * queue names are lower case, ring-group lookups ignore case). */
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_idx_ci, tn->mapping.keys);
+	for (i = 1; i < n; i++)
+		if (!strcasecmp(tn->mapping.keys[idx[i - 1]],
+				tn->mapping.keys[idx[i]]) &&
+		    strcmp(tn->mapping.keys[idx[i - 1]],
+			   tn->mapping.keys[idx[i]]))
+			KEYERR(in, e, mk, "duplicate group name \"%.64s\"",
+			       tn->mapping.keys[idx[i]]);
+	rs_free(idx);
+}
+
 /* Tenant checks and derived values.  Derived values (Talkdesk hosts,
  * scopes, inherited guards, name) are written into the struct so every
  * consumer sees the same effective value instead of re-deriving it. */
 static void check_tenant(inst_t *in, const rs_conf_global_t *g, errs_t *e) {
 	rs_conf_tenant_t *tn = in->obj;
-	size_t i, j, n_auth = 0;
+	size_t i, n_auth = 0;
 	bool pem;
 
 	for (i = 0; i < in->n_props; i++)
@@ -653,37 +711,7 @@ static void check_tenant(inst_t *in, const rs_conf_global_t *g, errs_t *e) {
 		       "set tenant.mapping or tenant.mapping_file, not both");
 	else if (tn->mapping_file)
 		load_mapping_file(in, tn, e);
-	for (i = 0; i < tn->mapping.count; i++) {
-		const char *mk = tn->mapping_file ? "tenant.mapping_file"
-						  : "tenant.mapping";
-		if (!rs_conf_is_guid(tn->mapping.values[i]))
-			KEYERR(in, e, mk,
-			       "\"%.64s\": group id must be a GUID",
-			       tn->mapping.keys[i]);
-		/* Two sources feeding one group would undo each other's
-		 * removals in exact mode. */
-		for (j = 0; j < i; j++)
-			if (!strcasecmp(tn->mapping.values[i],
-					tn->mapping.values[j])) {
-				KEYERR(in, e, mk,
-				       "group %.40s is mapped from both "
-				       "\"%.64s\" and \"%.64s\"",
-				       tn->mapping.values[i],
-				       tn->mapping.keys[j],
-				       tn->mapping.keys[i]);
-				break;
-			}
-		/* Duplicate names within JSON are caught by rs_conf_map_add;
-		 * names differing only in case are a likely mistake. */
-		for (j = 0; j < i; j++)
-			if (!strcasecmp(tn->mapping.keys[i],
-					tn->mapping.keys[j])) {
-				KEYERR(in, e, mk,
-				       "duplicate group name \"%.64s\"",
-				       tn->mapping.keys[i]);
-				break;
-			}
-	}
+	check_mapping(in, tn, e);
 
 	/* Sync limits inherit the planner's. */
 	if (tn->sync.max_removals < 0)

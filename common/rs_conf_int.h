@@ -65,6 +65,9 @@ char *rs_conf_abs_path(const char *base_dir, const char *path);
 bool rs_conf_map_add(rs_conf_map_t *m, const char *k, size_t klen,
 		     const char *v, size_t vlen, int64_t max, errs_t *e,
 		     const char *file, int line, const char *key);
+/* Reports every key present twice; false when there is one. */
+bool rs_conf_map_check_dups(const rs_conf_map_t *m, errs_t *e,
+			    const char *file, int line, const char *key);
 bool rs_conf_strlist_add(rs_conf_strlist_t *l, const char *s, size_t len,
 			 int64_t max, errs_t *e, const char *file, int line,
 			 const char *key);

@@ -601,6 +601,21 @@ static void test_mapping(void **state) {
 			    "Sales Team");
 	rs_conf_destroy(conf);
 
+	t = tenant_text("acme", "  mapping = [ \"A=" GUID1 "\", \"A=" GUID2
+				"\",\n    \"sales=" GUID2 "\", \"Sales=" GUID1
+				"\" ];\n");
+	conf = load1(NULL, t, NULL, 0, err, sizeof(err));
+	rs_free(t);
+	assert_null(conf);
+	assert_non_null(strstr(err, "tenant[0]:8: tenant.mapping: duplicate "
+				    "entry \"A\""));
+	t = tenant_text("acme", "  mapping = [ \"sales=" GUID2 "\", \"Sales="
+				GUID1 "\" ];\n");
+	conf = load1(NULL, t, NULL, 0, err, sizeof(err));
+	rs_free(t);
+	assert_null(conf);
+	assert_non_null(strstr(err, "duplicate group name"));
+
 	t = tenant_text("acme", "  mapping = { Sales = \"" GUID1 "\"; };\n"
 				"  mapping_file = \"x.json\";\n");
 	conf = load1(NULL, t, NULL, 0, err, sizeof(err));
