@@ -144,6 +144,30 @@ int main(void) {
 		    "in(15): %ld %.300s", r.status, r.body);
 	cJSON_Delete(j);
 	it_resp_free(&r);
+	{
+		/* The same 15 with $top=5: paged, 15 in total. */
+		const char *q[] = {"$filter", filter, "$top", "5", NULL};
+		int total = 0, pg = 0;
+		char *next = NULL;
+		g_req(&r, sim, tok, "GET", "/users", q, NULL);
+		for (;;) {
+			TEST_ASSERT(r.status == 200, "paged in: %ld", r.status);
+			j = it_json(&r);
+			total += cJSON_GetArraySize(value_of(j));
+			pg++;
+			rs_free(next);
+			next = it_jstr(j, "@odata.nextLink")
+				       ? rs_strdup(it_jstr(j, "@odata.nextLink"))
+				       : NULL;
+			cJSON_Delete(j);
+			it_resp_free(&r);
+			if (!next)
+				break;
+			g_req(&r, sim, tok, "GET", next, NULL, NULL);
+		}
+		TEST_ASSERT(total == 15 && pg == 3, "paged in: %d in %d pages",
+			    total, pg);
+	}
 	o = (size_t)snprintf(filter, sizeof(filter), "userPrincipalName in (");
 	for (i = 0; i < 16; i++)
 		o += (size_t)snprintf(
