@@ -75,6 +75,9 @@ rs_graph_t *rs_graph_new(const rs_graph_conf_t *conf, char *errstr,
 					   : RS_GRAPH_DEFAULT_MAX_MEMBERS;
 	g->max_pages =
 		conf->max_pages ? conf->max_pages : RS_GRAPH_DEFAULT_MAX_PAGES;
+	g->page_size = conf->page_size > 0 && conf->page_size < RS_GRAPH_TOP_MAX
+			       ? conf->page_size
+			       : RS_GRAPH_TOP_MAX;
 	g->max_attempts = conf->max_attempts > 0
 				  ? conf->max_attempts
 				  : RS_GRAPH_DEFAULT_MAX_ATTEMPTS;

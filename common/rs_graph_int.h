@@ -27,6 +27,7 @@ struct rs_graph_s {
 	int resolve_mode;
 	size_t max_members;
 	size_t max_pages;
+	int page_size;
 	int max_attempts;
 	int64_t max_wait_ms;
 	int64_t retry_base_ms;

@@ -39,7 +39,7 @@ rs_error_t *rs_graph_members_list(rs_graph_t *g, const char *group_id,
 	rs_snprintf(url, RS_GRAPH_MAX_LINK + 1,
 		    "%s/groups/%s/members?$select=id,mail,userPrincipalName"
 		    "&$top=%d",
-		    g->base_url, group_id, RS_GRAPH_TOP_MAX);
+		    g->base_url, group_id, g->page_size);
 	while (url) {
 		rs_http_resp_t resp;
 		char *next = NULL;

@@ -124,10 +124,13 @@ void rs_td_page_cleanup(rs_td_page_t *p);
  * @brief The URL of the page after @p cur: the validated _links.next.href,
  *        else (no link) "page+1" built from @p first_url when total_pages
  *        says there is more.
+ * @param by_number build "page+1" from @p first_url whenever page and
+ *        total_pages are given, ignoring the link (guardian: the link may
+ *        lose the mandatory filter).
  * @param out receives a new string (rs_free) or NULL at the end.
  * @returns RS_OK or RS_ERR_BAD_RESPONSE for a link outside @p base_url.
  */
 rs_err_t rs_td_next_url(const char *base_url, const char *first_url,
-			const rs_td_page_t *cur, char **out);
+			const rs_td_page_t *cur, bool by_number, char **out);
 
 #endif /* RS_SOURCE_INT_H */

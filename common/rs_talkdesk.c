@@ -15,7 +15,9 @@
  *
  * Paging is HAL: follow _links.next.href (only under the configured base
  * URL, so a response cannot send our token elsewhere), else page+1 while
- * page < total_pages.  Every listing is bounded (pages, items).
+ * page < total_pages.  Guardian is paged by number from our own URL,
+ * because its mandatory filter must be on every page whatever the links
+ * carry.  Every listing is bounded (pages, items).
  *
  * Requests: token from rs_auth (the token host {account}.talkdeskid.com is
  * not the API host); a 401 invalidates that token and retries once;
@@ -249,8 +251,13 @@ static char *with_page(const char *url, long page) {
 }
 
 rs_err_t rs_td_next_url(const char *base_url, const char *first_url,
-			const rs_td_page_t *cur, char **out) {
+			const rs_td_page_t *cur, bool by_number, char **out) {
 	*out = NULL;
+	if (by_number && cur->page >= 1 && cur->total_pages >= 0) {
+		if (cur->total_pages > cur->page && cur->cnt > 0)
+			*out = with_page(first_url, cur->page + 1);
+		return RS_OK;
+	}
 	if (cur->next) {
 		/* Same rule as Graph's nextLink: only under our API root. */
 		if (!rs_graph_next_link_valid(base_url, cur->next))
@@ -375,8 +382,8 @@ static rs_error_t *td_retired(td_ctx_t *c, const char *endpoint,
  */
 static rs_error_t *td_list(td_ctx_t *c, const char *first_url,
 			   const char *key, const char *op,
-			   const char *scope, size_t max_items, page_cb_t *cb,
-			   void *opaque, int *status) {
+			   const char *scope, size_t max_items, bool by_number,
+			   page_cb_t *cb, void *opaque, int *status) {
 	rs_source_t *src = c->src;
 	char *url = rs_strdup(first_url);
 	rs_error_t *error = NULL;
@@ -410,7 +417,7 @@ static rs_error_t *td_list(td_ctx_t *c, const char *first_url,
 			err = RS_ERR_TOO_LARGE;
 		if (err == RS_OK)
 			err = rs_td_next_url(src->base_url, first_url, &page,
-					     &next);
+					     by_number, &next);
 		if (err != RS_OK) {
 			error = rs_error_new(err, false, true, -1,
 					     "tenant %s: talkdesk %s: %s",
@@ -507,7 +514,7 @@ static rs_error_t *td_users_load(td_ctx_t *c, td_users_t *u) {
 		    src->page_size > 0 ? RS_MIN(src->page_size, TD_PAGE_USERS)
 				       : TD_PAGE_USERS);
 	error = td_list(c, url, "users", "GET /users", "users:read",
-			src->max_users, users_page, u, &status);
+			src->max_users, false, users_page, u, &status);
 	if (error && (status == 404 || status == 410)) {
 		rs_error_destroy(error);
 		error = td_retired(c, "/users", status);
@@ -639,7 +646,8 @@ static rs_error_t *td_read_grouped(td_ctx_t *c, rs_source_snapshot_t *snap) {
 	rs_snprintf(url, sizeof(url), "%s%s?page=1&per_page=%d", src->base_url,
 		    list_ep, per_page);
 	error = td_list(c, url, key, rg ? "GET /ring-groups" : "GET /ccaas/queues",
-			scope_list, src->max_groups, groups_page, snap, &status);
+			scope_list, src->max_groups, false, groups_page, snap,
+			&status);
 	if (error && (status == 404 || status == 410)) {
 		rs_error_destroy(error);
 		return td_retired(c, list_ep, status);
@@ -671,8 +679,8 @@ static rs_error_t *td_read_grouped(td_ctx_t *c, rs_source_snapshot_t *snap) {
 		error = td_list(c, url, "users",
 				rg ? "GET /ring-groups/{name}/users"
 				   : "GET /ccaas/queues/{id}/users",
-				scope_members, src->max_members, members_page,
-				&m, &status);
+				scope_members, src->max_members, false,
+				members_page, &m, &status);
 		if (error && status == 404) {
 			/* The group was deleted between the two calls: it
 			 * is not in the snapshot's "read" set; the planner
@@ -773,9 +781,11 @@ static rs_error_t *td_read_guardian(td_ctx_t *c, rs_source_snapshot_t *snap) {
 		    src->base_url, filter,
 		    src->page_size > 0 ? RS_MIN(src->page_size, TD_PAGE_GUARDIAN)
 				       : TD_PAGE_GUARDIAN);
+	/* Paged by number from our own URL: the filter is mandatory and a
+	 * next link that dropped it would fail with 400 1050005. */
 	error = td_list(c, url, NULL, "GET /guardian/users",
-			"guardian-users:read", src->max_users, guardian_page,
-			snap, &status);
+			"guardian-users:read", src->max_users, true,
+			guardian_page, snap, &status);
 	if (error && (status == 404 || status == 410)) {
 		rs_error_destroy(error);
 		return td_retired(c, "/guardian/users", status);

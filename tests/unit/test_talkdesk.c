@@ -40,7 +40,7 @@ static void test_queues_page(void **state) {
 	assert_int_equal(p.total, 3);
 	assert_int_equal(p.total_pages, -1);
 	assert_int_equal(rs_td_next_url(BASE, BASE "/ccaas/queues?page=1",
-					&p, &next),
+					&p, false, &next),
 			 RS_OK);
 	assert_string_equal(next, BASE "/ccaas/queues?page=2&per_page=2");
 	rs_free(next);
@@ -72,14 +72,14 @@ static void test_users_page_total_pages(void **state) {
 	assert_int_equal(p.items[1].active, 0);
 	assert_int_equal(p.total_pages, 3);
 	assert_int_equal(rs_td_next_url(BASE,
-					BASE "/users?page=1&per_page=2", &p,
+					BASE "/users?page=1&per_page=2", &p, false,
 					&next),
 			 RS_OK);
 	assert_string_equal(next, BASE "/users?page=3&per_page=2");
 	rs_free(next);
 	/* Last page: no link, page == total_pages -> end. */
 	p.page = 3;
-	assert_int_equal(rs_td_next_url(BASE, BASE "/users?page=1", &p, &next),
+	assert_int_equal(rs_td_next_url(BASE, BASE "/users?page=1", &p, false, &next),
 			 RS_OK);
 	assert_null(next);
 	rs_td_page_cleanup(&p);
@@ -195,6 +195,35 @@ static void test_page_edge_and_rejects(void **state) {
 	}
 }
 
+/* Guardian pages by number from our URL: a next link that lost the
+ * mandatory filter (the simulator's does) is not followed. */
+static void test_next_url_by_number(void **state) {
+	rs_td_page_t p;
+	char *next = NULL;
+	const char *first = BASE "/guardian/users?filter=active%20eq%20true"
+			    "&page=1&per_page=7";
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.cnt = 7;
+	p.page = 2;
+	p.total_pages = 3;
+	p.total = 20;
+	p.next = BASE "/guardian/users?page=3&per_page=7";
+	assert_int_equal(rs_td_next_url(BASE, first, &p, true, &next), RS_OK);
+	assert_string_equal(next, BASE "/guardian/users?filter=active%20eq%20"
+				  "true&page=3&per_page=7");
+	rs_free(next);
+	p.page = 3;
+	assert_int_equal(rs_td_next_url(BASE, first, &p, true, &next), RS_OK);
+	assert_null(next);
+	/* an empty page ends the walk even if total_pages says more */
+	p.page = 2;
+	p.cnt = 0;
+	assert_int_equal(rs_td_next_url(BASE, first, &p, true, &next), RS_OK);
+	assert_null(next);
+}
+
 static void test_next_url_foreign(void **state) {
 	rs_td_page_t p;
 	char *next = NULL;
@@ -203,17 +232,17 @@ static void test_next_url_foreign(void **state) {
 	memset(&p, 0, sizeof(p));
 	p.page = p.total_pages = p.total = -1;
 	p.next = "https://evil.example/ccaas/queues?page=2";
-	assert_int_equal(rs_td_next_url(BASE, BASE "/ccaas/queues?page=1", &p,
+	assert_int_equal(rs_td_next_url(BASE, BASE "/ccaas/queues?page=1", &p, false,
 					&next),
 			 RS_ERR_BAD_RESPONSE);
 	assert_null(next);
 	p.next = BASE ".evil.example/x";
-	assert_int_equal(rs_td_next_url(BASE, BASE "/x?page=1", &p, &next),
+	assert_int_equal(rs_td_next_url(BASE, BASE "/x?page=1", &p, false, &next),
 			 RS_ERR_BAD_RESPONSE);
 	/* no link, no total_pages: the end */
 	p.next = NULL;
 	p.page = 1;
-	assert_int_equal(rs_td_next_url(BASE, BASE "/x?page=1", &p, &next),
+	assert_int_equal(rs_td_next_url(BASE, BASE "/x?page=1", &p, false, &next),
 			 RS_OK);
 	assert_null(next);
 }
@@ -328,6 +357,7 @@ int main(void) {
 		cmocka_unit_test(test_ring_groups_pages),
 		cmocka_unit_test(test_guardian_bare_array),
 		cmocka_unit_test(test_page_edge_and_rejects),
+		cmocka_unit_test(test_next_url_by_number),
 		cmocka_unit_test(test_next_url_foreign),
 		cmocka_unit_test(test_error_bodies),
 		cmocka_unit_test(test_snapshot_builder),

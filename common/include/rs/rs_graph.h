@@ -62,6 +62,8 @@ typedef struct rs_graph_conf_s {
 	int resolve_mode;     /**< rs_graph_resolve_mode_t (default BATCH) */
 	size_t max_members;   /**< listing bound, 0 = default */
 	size_t max_pages;     /**< listing bound, 0 = default */
+	int page_size;        /**< $top of member listings, 0 = 999 (tests
+			       *   use small pages to exercise nextLink) */
 	int max_attempts;     /**< per request incl. the first, 0 = default */
 	int64_t max_wait_ms;  /**< longest in-place wait, see above */
 	int64_t retry_base_ms; /**< backoff without Retry-After (default 200) */
