@@ -367,6 +367,8 @@ static void md_table(FILE *fp, rs_conf_scope_t scope) {
 		const char *dot = strchr(p->name, '.');
 		size_t slen;
 
+		if (p->flags & RS_CONF_HIDDEN)
+			continue;
 		if (scope == RS_CONF_SCOPE_TENANT && dot && strchr(dot + 1, '.'))
 			dot = strchr(dot + 1, '.');
 		else if (scope == RS_CONF_SCOPE_TENANT)
