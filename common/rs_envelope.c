@@ -135,6 +135,11 @@ static bool str_clean(const char *s, size_t max) {
 	return true;
 }
 
+/*
+ * Field readers.  `path` prefixes the name in messages ("change.adds[3].")
+ * so an operator reading a DLQ entry sees exactly which value was wrong.
+ * A missing optional field leaves *out untouched (NULL / 0 from init).
+ */
 static rs_err_t get_str(const cJSON *obj, const char *path, const char *name,
 			bool required, size_t max, char **out, char *errstr,
 			size_t errstr_size) {
@@ -197,6 +202,12 @@ static rs_err_t get_int(const cJSON *obj, const char *name, bool required,
 	return RS_OK;
 }
 
+/*
+ * One member list (adds or removes).  The count is checked before any
+ * allocation, so a hostile message cannot make the worker allocate more
+ * than the bound allows.  Entries are counted as they are filled, so the
+ * caller's cleanup frees exactly what was copied when an entry is bad.
+ */
 static rs_err_t member_list(const cJSON *change, const char *name,
 			    rs_env_member_t **out, size_t *out_cnt,
 			    char *errstr, size_t errstr_size) {
@@ -300,6 +311,8 @@ static rs_err_t gm_validate(rs_envelope_t *env, const cJSON *change,
 	return RS_OK;
 }
 
+/* Members are written in list order: the planner sorts them, which keeps
+ * the change JSON, and therefore the id, deterministic. */
 static cJSON *members_json(const rs_env_member_t *list, size_t cnt) {
 	cJSON *arr = cJSON_CreateArray(), *m;
 	size_t i;
@@ -327,6 +340,8 @@ static cJSON *gm_build(const rs_envelope_t *env) {
 	return c;
 }
 
+/* The history is untrusted like the rest: bounded in count on decode (the
+ * encoder never writes more than FIRST + LAST) and every field typed. */
 static rs_err_t errors_decode(rs_envelope_t *env, const cJSON *root,
 			      char *errstr, size_t errstr_size) {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "errors");
@@ -406,6 +421,11 @@ static rs_err_t errors_decode(rs_envelope_t *env, const cJSON *root,
 	return err;
 }
 
+/*
+ * Order of checks: size before parsing (cJSON allocates per node), version
+ * before anything else (a v2 job must be reported as "newer", not as a
+ * pile of field errors), then the common fields, then the kind's change.
+ */
 rs_err_t rs_envelope_decode(const char *buf, size_t len, int flags,
 			    rs_envelope_t *env, char *errstr,
 			    size_t errstr_size) {
@@ -521,6 +541,8 @@ static cJSON *change_for(const rs_envelope_t *env) {
 	return NULL;
 }
 
+/* The id is hashed incrementally: no concatenated copy of a change that
+ * can be megabytes long. */
 rs_err_t rs_envelope_id_compute(rs_envelope_t *env, char *out, size_t size) {
 	cJSON *change;
 	char *cj = NULL, num[32];
@@ -658,6 +680,8 @@ out:
 	return err;
 }
 
+/* Members are appended through here so the bound and the GUID check hold
+ * for envelopes built in memory, not only for decoded ones. */
 rs_err_t rs_envelope_member_add(rs_envelope_t *env, bool removes,
 				const char *id, const char *email) {
 	rs_env_group_members_t *gm = &env->members;

@@ -42,6 +42,8 @@ typedef struct {
 	bool too_large;
 } xfer_t;
 
+/* Indexed by rs_http_method_t; the names are also what curl sends with
+ * CURLOPT_CUSTOMREQUEST for the methods it has no dedicated option for. */
 static const char *method_names[] = {"GET", "POST", "PUT", "PATCH",
 				     "DELETE"};
 
@@ -67,6 +69,13 @@ void rs_http_conf_init(rs_http_conf_t *conf) {
 	conf->max_body = RS_HTTP_DEFAULT_MAX_BODY;
 }
 
+/*
+ * Strings from the conf are copied so a caller may build the conf on its
+ * stack (e.g. from a tenant's config) and free it after construction.
+ * Zero or negative timeouts and a zero max_body fall back to the defaults
+ * instead of meaning "unlimited": an unbounded request would break the
+ * worker's shutdown deadline and Guarantee 6.
+ */
 rs_http_t *rs_http_new(const rs_http_conf_t *conf, char *errstr,
 		       size_t errstr_size) {
 	rs_http_t *http;
@@ -129,6 +138,9 @@ void rs_http_req_init(rs_http_req_t *req, rs_http_method_t method,
 	req->url = url;
 }
 
+/* Header lines are checked for CR/LF here, once, because a value built
+ * from remote data (a delta link, a tenant name) could otherwise inject a
+ * second header or split the request. */
 rs_err_t rs_http_req_add_header(rs_http_req_t *req, const char *header) {
 	if (!header || !strchr(header, ':') || strpbrk(header, "\r\n"))
 		return RS_ERR_INVALID_ARG;
@@ -210,6 +222,12 @@ uint64_t rs_http_rand_xorshift(void *opaque) {
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/*
+ * Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"):
+ * spreading retries over the whole window is what prevents a fleet of
+ * workers throttled at the same moment from retrying in lockstep.  The
+ * caller adds any floor it needs (e.g. max(Retry-After, backoff)).
+ */
 int64_t rs_http_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
 			   rs_http_rand_cb_t *rnd, void *opaque) {
 	int64_t cap = base_ms;
@@ -227,6 +245,9 @@ int64_t rs_http_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
 	return (int64_t)(rnd(opaque) % (uint64_t)(cap + 1));
 }
 
+/* Decorrelated jitter grows from the previous delay rather than from the
+ * attempt number, so it needs no attempt counter and keeps some spread
+ * even at the cap. */
 int64_t rs_http_backoff_decorrelated_ms(int64_t prev_ms, int64_t base_ms,
 					int64_t max_ms, rs_http_rand_cb_t *rnd,
 					void *opaque) {
@@ -319,6 +340,12 @@ static int days_in_month(int y, int m) {
 	return m == 2 && leap ? 29 : dm[m - 1];
 }
 
+/*
+ * The three forms of RFC 9110 5.6.7, matched literally.  The weekday is
+ * only checked to be a valid name, not against the date (recipients are
+ * told to be lenient there), but every numeric field is range-checked so
+ * that garbage never turns into a far-future delay.
+ */
 static bool parse_http_date(const char *p, int64_t now_wall_ms,
 			    int64_t *epoch_s) {
 	int y = 0, mon = 0, d = 0, h = 0, mi = 0, s = 0, i;
@@ -554,6 +581,14 @@ static void one_line(char *s) {
 			*s = ' ';
 }
 
+/*
+ * Status -> class.  The table is the retry policy's input (docs/internals/
+ * http.md): 429 and the transient 5xx are retriable; 501/505 mean the
+ * request can never succeed; 401 is not retriable here because only the
+ * caller knows whether a fresh token is worth one more try; 3xx is an error
+ * because redirects are never followed, and a redirected write must not be
+ * mistaken for an applied one.
+ */
 static rs_error_t *classify(int status, const rs_http_api_error_t *ae,
 			    int64_t retry_after_ms, const char *request_id) {
 	rs_err_t code;
@@ -635,6 +670,8 @@ rs_error_t *rs_http_classify(int status, const char *body, size_t body_len,
 }
 
 /* Form bodies: WHATWG application/x-www-form-urlencoded serializer. */
+/* Length first, then encoding: rs_http_form_add must either append the
+ * whole pair or leave the buffer untouched, never a truncated secret. */
 static size_t form_enc_len(const char *s) {
 	size_t n = 0;
 
@@ -697,6 +734,9 @@ static bool secret_field(const char *name, size_t n) {
 	return false;
 }
 
+/* Works on the encoded body: field names in our forms are plain ASCII, so
+ * matching the raw name is exact, and values are never decoded into a
+ * temporary buffer that would then hold the secret in clear. */
 void rs_http_form_redact(const char *body, size_t len, char *out,
 			 size_t size) {
 	size_t i = 0, o = 0;
@@ -753,6 +793,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *opaque) {
 	return n;
 }
 
+/* Header values are copied bounded: a server cannot grow our memory with
+ * an oversized header; a truncated request-id is still useful in logs. */
 static void hdr_copy(char *dst, size_t size, const char *v, size_t n) {
 	while (n && (*v == ' ' || *v == '\t')) {
 		v++;
@@ -766,6 +808,9 @@ static void hdr_copy(char *dst, size_t size, const char *v, size_t n) {
 	dst[n] = '\0';
 }
 
+/* curl calls this once per header line (status line included), for every
+ * response of the transfer.  Only the headers the contract promises are
+ * kept; names compare case-insensitively (RFC 9110 5.1). */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *opaque) {
 	xfer_t *x = opaque;
 	rs_http_resp_t *resp = x->resp;
@@ -800,6 +845,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *opaque) {
 	return n;
 }
 
+/* One debug line per request; the secret-bearing parts are replaced before
+ * formatting so the secret never reaches the log buffer at all. */
 static void dbg_request(const rs_http_t *http, const rs_http_req_t *req,
 			const char *crid) {
 	char body[512];
@@ -828,6 +875,8 @@ static void dbg_request(const rs_http_t *http, const rs_http_req_t *req,
 	       req->bearer_token ? "Bearer [REDACTED]" : "none", body);
 }
 
+/* Status classes are counted by the status received, so a 429 is both a
+ * 4xx and a throttle, and a TOO_LARGE 200 is a 2xx and a too_large. */
 static void count(rs_http_t *http, const rs_http_resp_t *resp,
 		  size_t sent, rs_err_t code) {
 	rs_http_stats_t *st = &http->stats;
@@ -853,6 +902,11 @@ static void count(rs_http_t *http, const rs_http_resp_t *resp,
 		st->too_large++;
 }
 
+/*
+ * One exchange.  Every option is set again after curl_easy_reset(): a
+ * leftover option from the previous request (a body, a custom method) is
+ * the classic bug of reused easy handles.
+ */
 rs_error_t *rs_http_request_send(rs_http_t *http, const rs_http_req_t *req,
 				 rs_http_resp_t *resp) {
 	CURL *c = http->curl;

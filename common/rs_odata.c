@@ -67,6 +67,11 @@ static bool is_hex(char c) {
 	       (c >= 'A' && c <= 'F');
 }
 
+/*
+ * Strict on purpose: Graph object ids are always the 36-character form.
+ * Accepting braces, missing dashes or whitespace would let a value that is
+ * not an id reach a URL unescaped, since callers skip escaping for GUIDs.
+ */
 bool rs_guid_valid(const char *s) {
 	size_t i;
 
@@ -84,6 +89,9 @@ bool rs_guid_valid(const char *s) {
 	return s[RS_GUID_LEN] == '\0';
 }
 
+/* Property names are code-controlled, but they are written into the
+ * filter unescaped, so they are held to the OData identifier grammar (with
+ * '/' for a navigation path). */
 bool rs_odata_property_valid(const char *s) {
 	size_t i, seg = 0;
 
@@ -172,6 +180,8 @@ rs_err_t rs_odata_filter_eq(const char *prop, const char *value, char *buf,
 	return RS_OK;
 }
 
+/* Every value is validated before anything is written, so a failure never
+ * leaves a half-built filter in the buffer. */
 rs_err_t rs_odata_filter_in(const char *prop, const char *const *values,
 			    size_t cnt, char *buf, size_t size) {
 	wbuf_t w;
@@ -201,6 +211,8 @@ rs_err_t rs_odata_filter_in(const char *prop, const char *const *values,
 	return RS_OK;
 }
 
+/* For ids that must go into a path verbatim (and be logged and compared
+ * verbatim): anything that would need escaping is refused instead. */
 bool rs_url_path_segment_valid(const char *s) {
 	size_t n;
 
@@ -256,6 +268,8 @@ rs_err_t rs_url_path_segment_escape(const char *s, char *buf, size_t size) {
 	return RS_OK;
 }
 
+/* Chooses the form Graph documents for each kind of key (graph.md 3), so
+ * connectors never build user URLs by hand. */
 rs_err_t rs_odata_key_segment(const char *id_or_upn, char *buf, size_t size) {
 	wbuf_t w;
 	rs_err_t err = RS_OK;
