@@ -306,6 +306,17 @@ static char *next_link(const sim_req_t *req, const char *path, int top,
 
 /* A $skiptoken that does not decode: a client that builds or edits
  * paging URLs instead of following nextLink verbatim (§2) fails here. */
+/* graph.md §2/§3: $skip is unsupported on users and member lists; a
+ * client that pages with $skip must fail here as it would in production
+ * (page with nextLink instead).  Returns true when it answered. */
+static bool refuse_skip(sim_req_t *req, sim_resp_t *resp) {
+	if (!sim_req_arg(req, "$skip"))
+		return false;
+	sim_resp_graph_error(req, resp, 400, "Request_BadRequest",
+			     "'$skip' is not supported by the service.");
+	return true;
+}
+
 static void bad_skiptoken(sim_req_t *req, sim_resp_t *resp) {
 	sim_resp_graph_error(req, resp, 400, "Request_BadRequest",
 			     "The specified page token value has expired or "
@@ -412,7 +423,7 @@ static void users_list(sim_req_t *req, sim_resp_t *resp) {
 
 	sim_odata_filter_init(&f);
 	sel.n = 0;
-	if (!graph_begin(req, resp, 2, false))
+	if (!graph_begin(req, resp, 2, false) || refuse_skip(req, resp))
 		return;
 	tn = req->tn;
 	if (sim_odata_top_parse(sim_req_arg(req, "$top"), GRAPH_PAGE_DEFAULT,
@@ -631,7 +642,7 @@ static void group_links_list(sim_req_t *req, sim_resp_t *resp, bool owners) {
 	size_t i, n;
 	int top, got = 0;
 
-	if (!graph_begin(req, resp, 3, false))
+	if (!graph_begin(req, resp, 3, false) || refuse_skip(req, resp))
 		return;
 	sel.n = 0;
 	if (sim_odata_top_parse(sim_req_arg(req, "$top"), GRAPH_PAGE_DEFAULT,

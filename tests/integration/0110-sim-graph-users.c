@@ -254,6 +254,13 @@ int main(void) {
 				    "Must be between 1 and 999"));
 	it_resp_free(&r);
 	{
+		/* graph.md §3: $skip is not supported; page with nextLink. */
+		const char *q[] = {"$skip", "10", NULL};
+		g_req(&r, sim, tok, "GET", "/users", q, NULL);
+	}
+	cJSON_Delete(g_assert_error(&r, 400, "Request_BadRequest", "$skip"));
+	it_resp_free(&r);
+	{
 		const char *q[] = {"$select", "id,nonsense", NULL};
 		g_req(&r, sim, tok, "GET", "/users", q, NULL);
 	}
