@@ -415,6 +415,7 @@ static void on_revoke(rs_queue_t *q, rd_kafka_t *rk,
 		      rd_kafka_topic_partition_list_t *l) {
 	kq_t *kq = KQ(q);
 	bool lost = rd_kafka_assignment_lost(rk) != 0;
+	rd_kafka_topic_partition_list_t *commit;
 	rd_kafka_error_t *error;
 	int i;
 
@@ -426,6 +427,7 @@ static void on_revoke(rs_queue_t *q, rd_kafka_t *rk,
 		rs_free(parts);
 	}
 
+	commit = rd_kafka_topic_partition_list_new(l->cnt);
 	pthread_mutex_lock(&q->lock);
 	/* A lost partition may already be another member's: storing or
 	 * waiting is pointless, its offsets cannot be committed. */
@@ -436,11 +438,29 @@ static void on_revoke(rs_queue_t *q, rd_kafka_t *rk,
 						   l->elems[i].partition);
 		if (!p)
 			continue;
-		if (!lost)
+		if (!lost) {
+			int64_t pos = rs_qtrack_position(&p->track);
 			rs_queue_part_store(q, p);
+			if (pos >= 0)
+				rd_kafka_topic_partition_list_add(
+					commit, p->topic, p->partition)
+					->offset = pos;
+		}
 		rs_queue_part_remove(q, p);
 	}
 	pthread_mutex_unlock(&q->lock);
+
+	/* Commit the finished prefix synchronously before giving the
+	 * partitions up, so the next owner starts exactly there.  (Unassign
+	 * would commit too, but asynchronously: the new owner could fetch the
+	 * old committed offset first and redeliver.) */
+	if (commit->cnt > 0) {
+		rd_kafka_resp_err_t kerr = rd_kafka_commit(rk, commit, 0);
+		if (kerr)
+			rs_log(NULL, LOG_WARNING, "QUEUE",
+			       "revoke: commit: %s", rd_kafka_err2str(kerr));
+	}
+	rd_kafka_topic_partition_list_destroy(commit);
 
 	/* With auto-commit on, unassign commits the stored offsets of the
 	 * removed partitions (rd_kafka_assignment_serve_removals). */
