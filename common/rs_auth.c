@@ -780,7 +780,8 @@ rs_err_t rs_auth_token(rs_auth_t *a, char *buf, size_t size,
 			       "%s token fetched, expires in %lld s",
 			       a->fl->name, (long long)lifetime_s);
 		} else {
-			rs_log(&a->lctx, LOG_WARNING, "AUTH", "%s",
+			/* The message already names the tenant. */
+			rs_log(NULL, LOG_WARNING, "AUTH", "%s",
 			       rs_error_msg(error));
 		}
 		pthread_cond_broadcast(&a->cond);
