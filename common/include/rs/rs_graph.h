@@ -149,7 +149,9 @@ const rs_graph_user_t *rs_graph_resolve_find(const rs_graph_resolve_t *res,
  *        still unresolved; matches are case-insensitive.  In BATCH mode up
  *        to 20 filters travel in one $batch.
  * @param emails duplicates and case variants are merged.
- * @param res an initialised result, filled (also partially on error).
+ * @param res an initialised result, filled on success; left as it was on
+ *        error (a failed filter fails the whole resolution: the planner
+ *        must not mistake "not asked" for "no such user").
  * @returns NULL on success (unresolved keys are not an error).
  * @remark Requests: mode IN: ceil(n/15) + ceil(u/15) where u = not found
  *         by mail; mode BATCH: ceil(ceil(n/15)/20) + ceil(ceil(u/15)/20).
