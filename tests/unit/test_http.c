@@ -316,6 +316,7 @@ typedef struct {
 	char body[4096];
 	size_t body_len;
 	int requests;
+	int connections;
 } srv_t;
 
 typedef struct {
@@ -428,6 +429,20 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode code) {
+	srv_t *srv = cls;
+
+	(void)c;
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		pthread_mutex_lock(&srv->lock);
+		srv->connections++;
+		pthread_mutex_unlock(&srv->lock);
+	}
+}
+
 typedef struct {
 	int events;
 	int last_status;
@@ -476,7 +491,8 @@ static void test_live(void **state) {
 			     0, NULL, NULL, handler, &srv,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			     MHD_OPTION_END);
+			     MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+			     &srv, MHD_OPTION_END);
 	assert_non_null(d);
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	port = info->port;
@@ -573,6 +589,12 @@ static void test_live(void **state) {
 	assert_null(e);
 	assert_int_equal(resp.status, 201);
 	assert_string_equal(resp.location, "http://127.0.0.1/x/1");
+
+	/* The five requests above reused one connection (one easy handle,
+	 * its connection cache survives curl_easy_reset). */
+	pthread_mutex_lock(&srv.lock);
+	assert_int_equal(srv.connections, 1);
+	pthread_mutex_unlock(&srv.lock);
 
 	/* Bounded body -> TOO_LARGE, not retriable */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/big", port);
