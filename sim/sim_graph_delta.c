@@ -37,15 +37,19 @@ typedef struct dtok_s {
 	size_t idx;      /* initial: object index */
 	size_t moff;     /* initial: member offset within that group */
 	char sel[512];   /* $select of the first call ("" = default) */
+	/* $filter=id eq '..' or ... of the first call (§2: only this form,
+	 * max 50 ids): comma-separated lower-case ids, "" = all objects. */
+	char ids[SIM_ODATA_DELTA_OR_MAX * 37 + 1];
 } dtok_t;
 
 /* The kind ("users"/"groups") is the token tag, so a users token sent
  * to /groups/delta fails to decode and gets the 410. */
 static char *tok_make(const char *kind, const dtok_t *t) {
-	char text[700];
+	char text[2600];
 
-	rs_snprintf(text, sizeof(text), "%c|%" PRId64 "|%" PRId64 "|%zu|%zu|%s",
-		    t->phase, t->seq, t->wall_ms, t->idx, t->moff, t->sel);
+	rs_snprintf(text, sizeof(text),
+		    "%c|%" PRId64 "|%" PRId64 "|%zu|%zu|%s|%s", t->phase,
+		    t->seq, t->wall_ms, t->idx, t->moff, t->sel, t->ids);
 	return sim_odata_token_encode(kind, text);
 }
 
@@ -78,7 +82,14 @@ static bool tok_parse(const char *kind, const char *s, dtok_t *t) {
 	t->moff = (size_t)strtoull(p, &end, 10);
 	if (end == p || *end != '|')
 		goto out;
-	rs_snprintf(t->sel, sizeof(t->sel), "%s", end + 1);
+	p = end + 1;
+	end = strchr(p, '|');
+	if (!end || (size_t)(end - p) >= sizeof(t->sel) ||
+	    strlen(end + 1) >= sizeof(t->ids))
+		goto out;
+	memcpy(t->sel, p, (size_t)(end - p));
+	t->sel[end - p] = '\0';
+	rs_snprintf(t->ids, sizeof(t->ids), "%s", end + 1);
 	ok = true;
 out:
 	rs_free(text);
@@ -152,6 +163,24 @@ static cJSON *group_entry(const sim_group_t *g, const sim_odata_select_t *sel,
 	return o;
 }
 
+/* Whether id passes the round's id filter (none = everything). */
+static bool wanted(const dtok_t *t, const char *id) {
+	size_t l = strlen(id);
+	const char *p = t->ids;
+
+	if (!t->ids[0])
+		return true;
+	while (*p) {
+		if (!strncmp(p, id, l) && (p[l] == ',' || !p[l]))
+			return true;
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		p++;
+	}
+	return false;
+}
+
 /* The initial round: page idx.. of the full state. */
 static void initial_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 			 const sim_odata_select_t *sel, dtok_t *t) {
@@ -163,6 +192,11 @@ static void initial_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 	int n = 0;
 
 	while (t->idx < list->n && n < DELTA_PAGE) {
+		if (!wanted(t, groups ? ((sim_group_t *)list->v[t->idx])->id
+				      : ((sim_user_t *)list->v[t->idx])->id)) {
+			t->idx++;
+			continue;
+		}
 		if (groups) {
 			cJSON_AddItemToArray(
 				arr, group_entry(list->v[t->idx], sel, members,
@@ -220,7 +254,7 @@ static void change_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 		bool member = false;
 
 		used++;
-		if (!c)
+		if (!c || !wanted(t, c->obj_id))
 			continue;
 		if (!groups && (c->kind == SIM_CHG_USER_ADD ||
 				c->kind == SIM_CHG_USER_UPD ||
@@ -295,6 +329,47 @@ static void change_page(sim_req_t *req, cJSON *root, cJSON *arr, bool groups,
 }
 
 /*
+ * §2: delta accepts only `id eq '...'` OR-ed, at most 50; the ids are
+ * kept in the token so later rounds stay restricted.  false with resp set
+ * on a bad filter.
+ */
+static bool filter_ids(sim_req_t *req, sim_resp_t *resp, bool groups,
+		       dtok_t *t) {
+	static const char *const id_only[] = {"id", NULL};
+	const char *fs = sim_req_arg(req, "$filter");
+	sim_odata_filter_t f;
+	sim_odata_err_t oerr;
+	size_t o = 0;
+	char *low;
+	int i;
+
+	sim_odata_filter_init(&f);
+	if (sim_odata_filter_parse(&f, fs, strlen(fs), SIM_ODATA_DELTA_OR_MAX,
+				   groups ? "Group" : "User", id_only,
+				   &oerr) != RS_OK) {
+		sim_graph_odata_error(req, resp, &oerr);
+		return false;
+	}
+	for (i = 0; i < f.n; i++) {
+		if (!sim_graph_is_guid(f.terms[i].value)) {
+			sim_resp_graph_error(req, resp, 400,
+					     "Request_BadRequest",
+					     "Invalid object identifier "
+					     "'%.80s'.",
+					     f.terms[i].value);
+			sim_odata_filter_cleanup(&f);
+			return false;
+		}
+		low = sim_strlower(f.terms[i].value);
+		o += (size_t)snprintf(t->ids + o, sizeof(t->ids) - o, "%s%s",
+				      o ? "," : "", low);
+		rs_free(low);
+	}
+	sim_odata_filter_cleanup(&f);
+	return true;
+}
+
+/*
  * One handler for both collections.  Phases: no token → start an
  * initial round (snapshot position = the log's next seq); 'i' → next
  * page of it; 'c' → next page of a change round; 'd' (deltaLink) →
@@ -330,11 +405,8 @@ static void delta(sim_req_t *req, sim_resp_t *resp, bool groups) {
 		sim_resp_graph_error(req, resp, 400, "Request_UnsupportedQuery",
 				     "Unsupported query parameter for delta.");
 		return;
-	} else if (sim_req_arg(req, "$filter")) {
-		/* $filter (id eq ... only) is not modelled. */
-		sim_resp_graph_error(req, resp, 501, "NotImplemented",
-				     "$filter on delta is not supported by "
-				     "the simulator.");
+	} else if (sim_req_arg(req, "$filter") &&
+		   !filter_ids(req, resp, groups, &t)) {
 		return;
 	}
 	if (ss && sim_odata_select_parse(&sel, ss,

@@ -252,6 +252,84 @@ int main(void) {
 		it_resp_free(&r);
 	}
 
+	SUB_TEST("$filter=id eq: only that group, in later rounds too");
+	{
+		char filter[4096];
+		const char *qf[] = {"$filter", filter, NULL};
+		const char *gid = it_jstr(big, "id"), *other = NULL;
+		char *fdl;
+		size_t o;
+		int k;
+		cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(
+					      entra, "groups"))
+			if (strcmp(it_jstr(g, "id"), gid))
+				other = it_jstr(g, "id");
+		TEST_ASSERT(other, "a second group");
+		{
+			/* A user who is not in the other group yet. */
+			cJSON *og = NULL;
+			cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(
+						      entra, "groups"))
+				if (!strcmp(it_jstr(g, "id"), other))
+					og = g;
+			victim = NULL;
+			cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(
+						      entra, "users")) {
+				bool in = false;
+				cJSON_ArrayForEach(
+					m, cJSON_GetObjectItemCaseSensitive(
+						   og, "members"))
+					if (!strcmp(m->valuestring,
+						    it_jstr(u, "id")))
+						in = true;
+				if (!in)
+					victim = it_jstr(u, "id");
+			}
+			TEST_ASSERT(victim, "a non-member of the other group");
+		}
+		rs_snprintf(filter, sizeof(filter), "id eq '%s'", gid);
+		mg.groups = cJSON_CreateObject();
+		mg.repeats = mg.removed_groups = 0;
+		fdl = walk(sim, tok, "/groups/delta", qf, merge_group, &mg,
+			   &pages);
+		TEST_ASSERT(cJSON_GetArraySize(mg.groups) == 1 &&
+				    cJSON_GetObjectItemCaseSensitive(mg.groups,
+								     gid),
+			    "only the filtered group");
+		cJSON_Delete(mg.groups);
+		/* A change to another group is not in this round. */
+		rs_snprintf(path, sizeof(path), "/groups/%s/members/$ref",
+			    other);
+		rs_snprintf(body, sizeof(body),
+			    "{\"@odata.id\":\"https://graph.microsoft.com/"
+			    "v1.0/directoryObjects/%s\"}",
+			    victim);
+		g_req(&r, sim, tok, "POST", path, NULL, body);
+		TEST_ASSERT(r.status == 204, "add to other group: %ld",
+			    r.status);
+		it_resp_free(&r);
+		{
+			int n = 0;
+			char *d2 = walk(sim, tok, fdl, NULL, count_obj, &n,
+					&pages);
+			TEST_ASSERT(n == 0, "filtered round ignores other "
+					    "groups (%d)",
+				    n);
+			rs_free(d2);
+		}
+		rs_free(fdl);
+		/* graph.md §2: at most 50 ids. */
+		o = (size_t)snprintf(filter, sizeof(filter), "id eq '%s'", gid);
+		for (k = 0; k < 50; k++)
+			o += (size_t)snprintf(filter + o, sizeof(filter) - o,
+					      " or id eq '%s'", gid);
+		g_req(&r, sim, tok, "GET", "/groups/delta", qf, NULL);
+		cJSON_Delete(g_assert_error(&r, 400,
+					    "Request_UnsupportedQuery",
+					    "Max allowed: 50"));
+		it_resp_free(&r);
+	}
+
 	rs_free(dl);
 	cJSON_Delete(root);
 	rs_free(tok);
