@@ -249,12 +249,117 @@ static void test_mock_roundtrip(void **state) {
 	rd_kafka_destroy(mrk);
 }
 
+
+/* ---------------------------------------------------------------------- */
+/* Configuration and producer failure paths (no broker needed)            */
+
+static void test_conf_errors(void **state) {
+	rs_queue_conf_t conf;
+	rs_queue_t *q;
+	char errstr[256];
+	const char *bad[] = {"enable.auto.offset.store=true"};
+	const char *bad2[] = {"consumer.partition.assignment.strategy=range"};
+	const char *notkv[] = {"linger.ms"};
+	const char *topics[] = {"t"};
+
+	(void)state;
+	rs_queue_conf_init(&conf);
+	conf.backend = "nosuch";
+	conf.brokers = "127.0.0.1:1";
+	assert_null(rs_queue_new(&conf, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "nosuch"));
+
+	rs_queue_conf_init(&conf);
+	assert_null(rs_queue_new(&conf, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "brokers"));
+
+	/* The contract's settings cannot be overridden, on either side. */
+	conf.brokers = "127.0.0.1:1";
+	conf.group_id = "g";
+	conf.topics = topics;
+	conf.topic_cnt = 1;
+	conf.props = bad;
+	conf.prop_cnt = 1;
+	assert_null(rs_queue_new(&conf, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "enable.auto.offset.store"));
+	conf.props = bad2;
+	assert_null(rs_queue_new(&conf, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "partition.assignment.strategy"));
+	conf.props = notkv;
+	assert_null(rs_queue_new(&conf, errstr, sizeof(errstr)));
+	assert_non_null(strstr(errstr, "key=value"));
+
+	/* A consumer needs a group and topics. */
+	rs_queue_conf_init(&conf);
+	conf.brokers = "127.0.0.1:1";
+	conf.roles = RS_QUEUE_ROLE_CONSUMER;
+	assert_null(rs_queue_new(&conf, errstr, sizeof(errstr)));
+
+	/* Producer-only handle: consumer calls are refused. */
+	conf.roles = RS_QUEUE_ROLE_PRODUCER;
+	q = rs_queue_new(&conf, errstr, sizeof(errstr));
+	assert_non_null(q);
+	{
+		rs_qmsg_t *msg = (rs_qmsg_t *)1;
+		assert_int_equal(rs_queue_poll(q, 0, &msg), RS_ERR_STATE);
+		assert_null(msg);
+	}
+	assert_int_equal(rs_queue_commit(q), RS_ERR_STATE);
+	assert_int_equal(rs_queue_produce(q, "t", "k", 1, "v", 1, NULL,
+					  RS_QUEUE_MAX_HEADERS + 1, NULL),
+			 RS_ERR_TOO_LARGE);
+	assert_int_equal(rs_queue_fatal_error(q, errstr, sizeof(errstr)),
+			 RS_OK);
+	assert_string_equal(rs_queue_backend_name(q), "kafka");
+	rs_queue_destroy(q);
+	rs_queue_destroy(NULL);
+}
+
+/* Undeliverable messages are reported, never lost silently: flush says
+ * TIMEOUT while they are pending, then QUEUE once their reports failed. */
+static void test_delivery_failure_reported(void **state) {
+	rs_queue_conf_t conf;
+	rs_queue_t *q;
+	char errstr[256];
+	const char *props[] = {"producer.message.timeout.ms=300",
+			       "log_level=0"};
+	mock_state_t ms = {0, 0, 0};
+	rs_queue_stats_t st;
+	int i;
+
+	(void)state;
+	rs_queue_conf_init(&conf);
+	conf.brokers = "127.0.0.1:1"; /* nothing listens there */
+	conf.props = props;
+	conf.prop_cnt = RS_ARRAY_SIZE(props);
+	conf.on_delivery = mock_on_delivery;
+	conf.opaque = &ms;
+	q = rs_queue_new(&conf, errstr, sizeof(errstr));
+	assert_non_null(q);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rs_queue_produce(q, "t", "k", 1, "v", 1, NULL,
+						  0, NULL),
+				 RS_OK);
+	assert_int_equal(rs_queue_flush(q, 50), RS_ERR_TIMEOUT);
+	assert_int_equal(rs_queue_flush(q, 5000), RS_ERR_QUEUE);
+	/* The failure count was reported once; a later flush is clean. */
+	assert_int_equal(rs_queue_flush(q, 100), RS_OK);
+	rs_queue_stats(q, &st);
+	assert_int_equal(st.produced, 3);
+	assert_int_equal(st.delivered, 0);
+	assert_int_equal(st.delivery_failed, 3);
+	assert_int_equal(ms.delivered_err, 3);
+	rs_queue_destroy(q);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tracker_out_of_order),
 		cmocka_unit_test(test_tracker_gaps),
 		cmocka_unit_test(test_tracker_redelivery_release_bound),
 		cmocka_unit_test(test_tracker_scrambled),
+		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test(test_delivery_failure_reported),
 		cmocka_unit_test(test_mock_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
