@@ -120,9 +120,10 @@ typedef struct rs_queue_conf_s {
 	const char *auto_offset_reset; /**< default "earliest" */
 
 	/** Max messages handed out and not yet done/released (whole handle).
-	 *  Reaching it pauses fetching; rs_queue_poll() returns
-	 *  RS_ERR_TOO_LARGE until the count drops.  Default
-	 *  RS_QUEUE_DEFAULT_MAX_INFLIGHT. */
+	 *  At the limit rs_queue_poll() hands out nothing and returns
+	 *  RS_ERR_TOO_LARGE until the count drops; fetched messages wait in
+	 *  the back-end's bounded prefetch (no pause, so nothing is thrown
+	 *  away and refetched).  Default RS_QUEUE_DEFAULT_MAX_INFLIGHT. */
 	size_t max_inflight;
 	/** Max offsets tracked per partition between the committed position and
 	 *  the newest delivered message (finished ones behind a slow one count
@@ -221,8 +222,9 @@ rs_err_t rs_queue_fatal_error(rs_queue_t *q, char *errstr, size_t errstr_size);
  *        caller's loop can check its stop flag).
  * @param msgp receives the message or NULL.
  * @returns RS_OK (with *msgp set or NULL on timeout), RS_ERR_TOO_LARGE when
- *          the in-flight limit is reached (fetching is paused; finish some
- *          messages, then poll again: the call still serves rebalances),
+ *          the in-flight limit (or a partition's tracker window) is
+ *          reached: finish some messages, then poll again; the call still
+ *          serves rebalances meanwhile,
  *          RS_ERR_QUEUE_FATAL on a fatal consumer error, RS_ERR_STATE after
  *          close or without a consumer role.
  * @remark Messages of one partition are returned in offset order.
