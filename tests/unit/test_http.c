@@ -411,6 +411,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			"\"innerError\":{\"request-id\":\"body-rid\"}}}";
 		return reply(c, 404, b, strlen(b), NULL, NULL);
 	}
+	if (!strcmp(url, "/busy"))
+		return reply(c, 503, "{}", 2, "Retry-After", "1");
 	if (!strcmp(url, "/created"))
 		return reply(c, 201, "{\"id\":\"1\"}", 10, "Location",
 			     "http://127.0.0.1/x/1");
@@ -475,7 +477,7 @@ static void test_live(void **state) {
 	char logbuf[16384], form[256];
 	size_t flen = 0;
 	unsigned short port;
-	int logfd, sock;
+	int logfd, sock, conns;
 	ssize_t n;
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
@@ -636,6 +638,27 @@ static void test_live(void **state) {
 	assert_int_equal(obs.last_err, RS_ERR_REMOTE_NOT_FOUND);
 	rs_error_destroy(e);
 
+	/* 503: retriable with Retry-After, and the next request opens a new
+	 * connection (Graph: retry 503 on a new connection, graph.md 5). */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/busy", port);
+	rs_http_req_init(&req, RS_HTTP_GET, url);
+	e = rs_http_request_send(http, &req, &resp); /* may reconnect */
+	assert_non_null(e);
+	assert_int_equal(rs_error_code(e), RS_ERR_HTTP_SERVER);
+	assert_true(rs_error_retriable(e));
+	assert_int_equal(rs_error_retry_after_ms(e), 1000);
+	rs_error_destroy(e);
+	pthread_mutex_lock(&srv.lock);
+	conns = srv.connections;
+	pthread_mutex_unlock(&srv.lock);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo", port);
+	rs_http_req_init(&req, RS_HTTP_GET, url);
+	e = rs_http_request_send(http, &req, &resp);
+	assert_null(e);
+	pthread_mutex_lock(&srv.lock);
+	assert_int_equal(srv.connections, conns + 1);
+	pthread_mutex_unlock(&srv.lock);
+
 	/* Timeout -> TIMEOUT, retriable */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/slow", port);
 	rs_http_req_init(&req, RS_HTTP_GET, url);
@@ -670,9 +693,10 @@ static void test_live(void **state) {
 	rs_error_destroy(e);
 
 	rs_http_stats_get(http, &st);
-	assert_int_equal(st.requests, 11);
+	assert_int_equal(st.requests, 13);
 	/* the TOO_LARGE answer had status 200 too */
-	assert_int_equal(st.status_2xx, 7);
+	assert_int_equal(st.status_2xx, 8);
+	assert_int_equal(st.status_5xx, 1);
 	assert_int_equal(st.status_4xx, 2);
 	assert_int_equal(st.throttled, 1);
 	assert_int_equal(st.timeouts, 1);
@@ -680,7 +704,7 @@ static void test_live(void **state) {
 	assert_int_equal(st.too_large, 1);
 	assert_true(st.bytes_received >= 65536);
 	assert_true(st.bytes_sent >= flen + 7);
-	assert_int_equal(obs.events, 11);
+	assert_int_equal(obs.events, 13);
 
 	/* The debug log saw the requests but no secret. */
 	rs_log_set_fd(2);
