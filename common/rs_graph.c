@@ -84,6 +84,7 @@ rs_graph_t *rs_graph_new(const rs_graph_conf_t *conf, char *errstr,
 	g->max_wait_ms = conf->max_wait_ms >= 0 ? conf->max_wait_ms : 0;
 	g->retry_base_ms = conf->retry_base_ms > 0 ? conf->retry_base_ms : 200;
 	g->retry_max_ms = conf->retry_max_ms > 0 ? conf->retry_max_ms : 5000;
+	g->add_fallback_batch = conf->add_fallback_batch;
 	g->rng = rs_http_rand_seed();
 	g->token = rs_malloc(RS_AUTH_MAX_TOKEN);
 	g->token[0] = '\0';
@@ -315,8 +316,10 @@ void rs_graph_bitems_cleanup(rs_graph_bitem_t *items, size_t n) {
 
 	for (i = 0; i < n; i++) {
 		rs_free(items[i].url);
+		rs_free(items[i].req_body);
 		rs_free(items[i].body);
 		items[i].url = NULL;
+		items[i].req_body = NULL;
 		items[i].body = NULL;
 	}
 }
@@ -339,6 +342,15 @@ char *rs_graph_batch_body(const rs_graph_bitem_t *items, const bool *pending,
 		cJSON_AddStringToObject(r, "id", id);
 		cJSON_AddStringToObject(r, "method", items[i].method);
 		cJSON_AddStringToObject(r, "url", items[i].url);
+		if (items[i].req_body) {
+			/* A body needs its Content-Type inside the batch
+			 * (graph.md 4), else the whole batch is a 400. */
+			cJSON *h = cJSON_AddObjectToObject(r, "headers");
+			cJSON_AddStringToObject(h, "Content-Type",
+						"application/json");
+			cJSON_AddItemToObject(r, "body",
+					      cJSON_Parse(items[i].req_body));
+		}
 		cJSON_AddItemToArray(reqs, r);
 	}
 	out = cJSON_PrintUnformatted(root);

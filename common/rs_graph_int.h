@@ -32,6 +32,7 @@ struct rs_graph_s {
 	int64_t max_wait_ms;
 	int64_t retry_base_ms;
 	int64_t retry_max_ms;
+	bool add_fallback_batch;
 	uint64_t rng;       /* jitter state (rs_http_rand_xorshift) */
 	char *token;        /* RS_AUTH_MAX_TOKEN bytes, wiped on destroy */
 	rs_graph_stats_t stats;
@@ -60,6 +61,8 @@ bool rs_graph_next_link_valid(const char *base_url, const char *link);
 typedef struct rs_graph_bitem_s {
 	const char *method; /**< "GET", "DELETE" (static) */
 	char *url;          /**< relative to the version root ("/users?...") */
+	char *req_body;     /**< JSON request body or NULL (sent with
+			     *   Content-Type: application/json) */
 	/* out */
 	int status;         /**< 0 = no answer for this id */
 	int64_t retry_after_ms; /**< from the item's Retry-After, -1 none */
@@ -68,7 +71,7 @@ typedef struct rs_graph_bitem_s {
 	char message[256];  /**< error.message of the item body */
 } rs_graph_bitem_t;
 
-/** @brief Frees url and body of @p n items. */
+/** @brief Frees url, req_body and body of @p n items. */
 void rs_graph_bitems_cleanup(rs_graph_bitem_t *items, size_t n);
 
 /**

@@ -234,6 +234,66 @@ static rs_error_t *add_one(rs_graph_t *g, rs_graph_call_t *call,
 	return error;
 }
 
+/*
+ * The fallback as one $batch: the same POST .../$ref per user, with the
+ * same meaning of every answer, in one request.  Returns the error that
+ * stops the whole add (group gone, batch refused, throttled past the
+ * wait) or NULL; per-user outcomes go to items/outcome.
+ */
+static rs_error_t *add_chunk_batch(rs_graph_t *g, rs_graph_call_t *call,
+				   const char *group_id,
+				   const char *const *ids, size_t n,
+				   rs_graph_item_t *items, size_t first,
+				   outcome_t *o) {
+	rs_graph_bitem_t bi[RS_GRAPH_BATCH_MAX];
+	rs_error_t *stop = NULL;
+	char buf[RS_GRAPH_MAX_LINK];
+	size_t k;
+
+	memset(bi, 0, sizeof(bi));
+	for (k = 0; k < n; k++) {
+		bi[k].method = "POST";
+		rs_snprintf(buf, sizeof(buf), "/groups/%s/members/$ref",
+			    group_id);
+		bi[k].url = rs_strdup(buf);
+		rs_snprintf(buf, sizeof(buf),
+			    "{\"@odata.id\":\"%s/directoryObjects/%s\"}",
+			    g->base_url, ids[k]);
+		bi[k].req_body = rs_strdup(buf);
+	}
+	stop = rs_graph_batch_run(g, call, bi, n, "members.add");
+	for (k = 0; !stop && k < n; k++) {
+		rs_graph_bitem_t *it = &bi[k];
+		size_t idx = first + k;
+
+		if (it->status >= 200 && it->status < 300) {
+			item_set(items, idx, RS_OK, false, false, it->status,
+				 -1);
+			call->writes++;
+			g->stats.writes++;
+		} else if (rs_graph_is_already_exist(it->status, it->code,
+						     it->message)) {
+			item_set(items, idx, RS_OK, true, false, it->status,
+				 -1);
+			call->noops++;
+			g->stats.noops++;
+		} else if (it->status == 404 &&
+			   names_group(it->message, group_id) &&
+			   !names_group(it->message, ids[k])) {
+			stop = group_gone(g, group_id);
+		} else {
+			rs_error_t *e = rs_graph_item_error(g, it,
+							    "add member");
+			rs_graph_call_note(call, it->status, it->code,
+					   it->message, NULL);
+			item_set_error(items, idx, e);
+			outcome_add(o, e);
+		}
+	}
+	rs_graph_bitems_cleanup(bi, n);
+	return stop;
+}
+
 rs_error_t *rs_graph_members_add(rs_graph_t *g, const char *group_id,
 				 const char *const *user_ids, size_t cnt,
 				 rs_graph_call_t *call, rs_graph_item_t *items) {
@@ -290,6 +350,11 @@ rs_error_t *rs_graph_members_add(rs_graph_t *g, const char *group_id,
 
 		call->fallbacks++;
 		g->stats.fallbacks++;
+		if (g->add_fallback_batch) {
+			stop = add_chunk_batch(g, call, group_id, user_ids + c0,
+					       n, items, c0, &o);
+			continue;
+		}
 		for (i = c0; i < c0 + n && !stop; i++) {
 			bool noop, gone;
 			rs_error_t *e = add_one(g, call, group_id, user_ids[i],

@@ -349,7 +349,7 @@ static void test_sources(fx_t *fx, rs_source_snapshot_t *keep) {
 	}
 }
 
-static rs_graph_t *graph(fx_t *fx, int mode, int page_size) {
+static rs_graph_t *graph(fx_t *fx, int mode, int page_size, bool fb_batch) {
 	rs_graph_conf_t gc;
 	char url[512], err[512];
 	rs_graph_t *g;
@@ -362,6 +362,7 @@ static rs_graph_t *graph(fx_t *fx, int mode, int page_size) {
 	gc.auth = fx->entra;
 	gc.resolve_mode = mode;
 	gc.page_size = page_size;
+	gc.add_fallback_batch = fb_batch;
 	g = rs_graph_new(&gc, err, sizeof(err));
 	TEST_ASSERT(g, "graph: %s", err);
 	return g;
@@ -422,7 +423,7 @@ static void test_resolve(fx_t *fx, const rs_source_snapshot_t *snap,
 	}
 	for (mode = RS_GRAPH_RESOLVE_BATCH; mode <= RS_GRAPH_RESOLVE_IN;
 	     mode++) {
-		rs_graph_t *g = graph(fx, mode, 0);
+		rs_graph_t *g = graph(fx, mode, 0, false);
 		rs_graph_resolve_t res;
 		rs_graph_call_t call;
 		rs_error_t *e;
@@ -534,7 +535,7 @@ static void test_members(fx_t *fx, const rs_source_snapshot_t *snap,
 	}
 
 	SUB_TEST("list members of %s (%s) with nextLink", gid, qname);
-	g = graph(fx, RS_GRAPH_RESOLVE_BATCH, 7);
+	g = graph(fx, RS_GRAPH_RESOLVE_BATCH, 7, false);
 	cur = sim_members(fx, gid);
 	rs_graph_members_init(&mem);
 	rs_graph_call_init(&call, NULL, "00-0af7651916cd43dd8448eb211c80319c-"
@@ -611,6 +612,36 @@ static void test_members(fx_t *fx, const rs_source_snapshot_t *snap,
 				 NULL);
 	TEST_ASSERT(!e, "re-add: %s", rs_error_msg(e));
 	TEST_ASSERT(call.writes == 0 && call.noops == nadd, "all no-ops");
+	TEST_ASSERT(call.requests == ceil_div(nadd, 20) + nadd,
+		    "one PATCH per chunk + one POST per user");
+
+	SUB_TEST("adding again with the $batch fallback: 2 requests a chunk");
+	{
+		rs_graph_t *gb = graph(fx, RS_GRAPH_RESOLVE_BATCH, 0, true);
+		rs_graph_item_t *items = rs_calloc(nadd, sizeof(*items));
+		double seq = ledger_seq(fx);
+
+		rs_graph_call_init(&call, NULL, NULL);
+		e = rs_graph_members_add(gb, gid, (const char *const *)adds,
+					 nadd, &call, items);
+		TEST_ASSERT(!e, "re-add: %s", rs_error_msg(e));
+		TEST_ASSERT(call.writes == 0 && call.noops == nadd,
+			    "all no-ops");
+		TEST_ASSERT(call.requests == 2 * ceil_div(nadd, 20),
+			    "%llu requests", (unsigned long long)call.requests);
+		TEST_ASSERT(ledger_count(fx, seq, "graph.batch") ==
+				    (int)ceil_div(nadd, 20),
+			    "one $batch per chunk in the ledger");
+		for (i = 0; i < nadd; i++)
+			TEST_ASSERT(items[i].err == RS_OK && items[i].noop,
+				    "item %zu no-op", i);
+		rs_test_say("re-add %zu members: %llu requests with $batch "
+			    "fallback, %zu with single POSTs",
+			    nadd, (unsigned long long)call.requests,
+			    ceil_div(nadd, 20) + nadd);
+		rs_free(items);
+		rs_graph_destroy(gb);
+	}
 
 	SUB_TEST("remove stale members + a non-member, 429 inside $batch");
 	{
@@ -708,6 +739,30 @@ static void test_members(fx_t *fx, const rs_source_snapshot_t *snap,
 			    "exactly one new token");
 		TEST_ASSERT(m2.cnt == nwant, "list after 401 complete");
 		rs_graph_members_cleanup(&m2);
+	}
+
+	SUB_TEST("$batch fallback on a mixed chunk: new users added");
+	{
+		rs_graph_t *gb = graph(fx, RS_GRAPH_RESOLVE_BATCH, 0, true);
+		const char *mix[6];
+		size_t nm = 0, k;
+
+		mix[nm++] = dels[0]; /* removed above: a real add */
+		for (k = 0; k < nwant && nm < 6; k++)
+			mix[nm++] = want[k];
+		rs_graph_call_init(&call, NULL, NULL);
+		e = rs_graph_members_add(gb, gid, mix, nm, &call, NULL);
+		TEST_ASSERT(!e, "add: %s", rs_error_msg(e));
+		TEST_ASSERT(call.writes == 1 && call.noops == nm - 1 &&
+				    call.fallbacks == 1 && call.requests == 2,
+			    "writes %llu noops %llu requests %llu",
+			    (unsigned long long)call.writes,
+			    (unsigned long long)call.noops,
+			    (unsigned long long)call.requests);
+		cJSON_Delete(cur);
+		cur = sim_members(fx, gid);
+		TEST_ASSERT(in_array(cur, dels[0]), "added in the sim");
+		rs_graph_destroy(gb);
 	}
 
 	SUB_TEST("group that does not exist: fatal REMOTE_NOT_FOUND");

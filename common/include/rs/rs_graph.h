@@ -68,6 +68,10 @@ typedef struct rs_graph_conf_s {
 	int64_t max_wait_ms;  /**< longest in-place wait, see above */
 	int64_t retry_base_ms; /**< backoff without Retry-After (default 200) */
 	int64_t retry_max_ms;  /**< backoff cap (default 5000) */
+	/** Redo a failed add chunk as ONE $batch of POST members/$ref (same
+	 *  per-user semantics, 1 request instead of k) rather than k single
+	 *  POSTs.  Default false: one POST per user. */
+	bool add_fallback_batch;
 } rs_graph_conf_t;
 
 /** @brief Fills @p conf with the defaults above. */
@@ -218,7 +222,8 @@ typedef struct rs_graph_item_s {
  *          may be retried, otherwise the first permanent one.  Group not
  *          found is REMOTE_NOT_FOUND, fatal.
  * @remark Requests: ceil(n/20) when no user is a member yet; a chunk with
- *         k users that falls back costs 1 + k.
+ *         k users that falls back costs 1 + k (1 + 1 with
+ *         add_fallback_batch, plus a round per throttled retry).
  */
 rs_error_t *rs_graph_members_add(rs_graph_t *g, const char *group_id,
 				 const char *const *user_ids, size_t cnt,
