@@ -2,19 +2,19 @@
  * rs_auth.c - per-tenant OAuth client-credentials token provider and its
  * cache (rs_auth.h; the contract is in docs/internals/auth.md).
  *
- * The token request itself is a small libcurl POST kept in one function
- * (post_form) so the transport can move to the shared HTTP client without
- * touching the cache logic.
+ * The token request goes through the shared HTTP client (rs_http.h): the
+ * provider owns one rs_http_t, used by whichever thread runs the (single)
+ * fetch, so it is never used by two threads at once.
  */
 #include "rs/rs_base.h"
 #include "rs/rs_auth.h"
+#include "rs/rs_http.h"
 #include "rs/rs_log.h"
 #include "rs_auth_int.h"
 
 #include <pthread.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -64,7 +64,7 @@ struct rs_auth_s {
 	char *secret; /* wiped at destroy */
 	size_t secret_len;
 	char *scope;
-	char *ca_file;
+	rs_http_t *http; /* used only by the fetching thread */
 	rs_jwt_cred_t *jwt;
 	rs_jwt_alg_t alg;
 	int assertion_lifetime_s;
@@ -174,6 +174,8 @@ rs_auth_t *rs_auth_new(const rs_auth_conf_t *conf, char *errstr,
 	rs_auth_t *a = NULL;
 	char *url = NULL;
 	rs_jwt_cred_t *jwt = NULL;
+	rs_http_conf_t hc;
+	rs_http_t *http;
 
 	if ((size_t)conf->flavour >= RS_ARRAY_SIZE(flavours)) {
 		snprintf(errstr, errstr_size, "unknown auth flavour %d",
@@ -228,6 +230,18 @@ rs_auth_t *rs_auth_new(const rs_auth_conf_t *conf, char *errstr,
 		rs_free(url);
 		return NULL;
 	}
+	rs_http_conf_init(&hc);
+	hc.target = fl->name;
+	hc.ca_file = conf->ca_file;
+	hc.timeout_ms = conf->timeout_ms;
+	hc.connect_timeout_ms = RS_MIN(conf->timeout_ms, 5000L);
+	hc.max_body = AUTH_MAX_BODY;
+	http = rs_http_new(&hc, errstr, errstr_size);
+	if (!http) {
+		rs_jwt_cred_destroy(jwt);
+		rs_free(url);
+		return NULL;
+	}
 
 	a = rs_calloc(1, sizeof(*a));
 	a->fl = fl;
@@ -240,8 +254,8 @@ rs_auth_t *rs_auth_new(const rs_auth_conf_t *conf, char *errstr,
 		a->secret_len = strlen(a->secret);
 	}
 	a->scope = rs_strdup(conf->scope ? conf->scope : fl->default_scope);
-	a->ca_file = rs_strdup(conf->ca_file);
 	a->jwt = jwt;
+	a->http = http;
 	a->alg = conf->assertion_alg;
 	a->assertion_lifetime_s = conf->assertion_lifetime_s;
 	a->refresh_min_s = conf->refresh_min_s;
@@ -279,7 +293,7 @@ void rs_auth_destroy(rs_auth_t *a) {
 	rs_free(a->token_url);
 	rs_free(a->client_id);
 	rs_free(a->scope);
-	rs_free(a->ca_file);
+	rs_http_destroy(a->http);
 	pthread_mutex_destroy(&a->lock);
 	pthread_cond_destroy(&a->cond);
 	rs_free(a);
@@ -301,121 +315,6 @@ uint64_t rs_auth_requests(rs_auth_t *a) {
 /* --------------------------------------------------------------------
  * The token request
  * ------------------------------------------------------------------ */
-
-/* A growable buffer with a hard maximum (STYLE 9). */
-typedef struct body_s {
-	char *p;
-	size_t len, cap;
-	bool too_large;
-} body_t;
-
-static size_t body_write(char *ptr, size_t size, size_t nmemb, void *ud) {
-	body_t *b = ud;
-	size_t n = size * nmemb;
-
-	if (b->len + n > AUTH_MAX_BODY) {
-		b->too_large = true;
-		return 0; /* aborts the transfer */
-	}
-	if (b->len + n + 1 > b->cap) {
-		b->cap = RS_MAX(b->cap * 2, b->len + n + 1);
-		b->p = rs_realloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, ptr, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
-/* Appends "&name=urlencoded(value)" to the form; the form is wiped by the
- * caller since values may be secret. */
-static void form_add(CURL *c, char **form, size_t *len, const char *name,
-		     const char *value) {
-	char *esc = curl_easy_escape(c, value, 0);
-	size_t n;
-
-	if (!esc)
-		rs_abort_oom(strlen(value) * 3);
-	n = strlen(name) + strlen(esc) + 2;
-	*form = rs_realloc(*form, *len + n + 1);
-	snprintf(*form + *len, n + 1, "%s%s=%s", *len ? "&" : "", name, esc);
-	*len += strlen(*form + *len);
-	rs_wipe(esc, strlen(esc));
-	curl_free(esc);
-}
-
-/* The result of one request, before it is mapped to an rs_error_t. */
-typedef struct resp_s {
-	CURLcode cc;
-	char curl_err[CURL_ERROR_SIZE];
-	long status;
-	int64_t retry_after_ms;
-	body_t body;
-} resp_t;
-
-/* POSTs form to the token URL, with HTTP Basic id:secret when basic_user
- * is set.  The Authorization header is built here (not CURLOPT_PASSWORD)
- * so its memory can be wiped. */
-static void post_form(rs_auth_t *a, CURL *c, const char *form, bool basic,
-		      resp_t *r) {
-	struct curl_slist *hdrs = NULL;
-	char *auth = NULL;
-	size_t auth_len = 0;
-	struct curl_header *h;
-
-	hdrs = curl_slist_append(hdrs, "Content-Type: "
-				       "application/x-www-form-urlencoded");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	if (basic) {
-		size_t idlen = strlen(a->client_id);
-		size_t plen = idlen + 1 + a->secret_len;
-		unsigned char *plain = rs_malloc(plen + 1);
-		const char *pfx = "Authorization: Basic ";
-
-		memcpy(plain, a->client_id, idlen);
-		plain[idlen] = ':';
-		memcpy(plain + idlen + 1, a->secret, a->secret_len);
-		auth_len = strlen(pfx) + (plen + 2) / 3 * 4 + 1;
-		auth = rs_malloc(auth_len);
-		memcpy(auth, pfx, strlen(pfx));
-		EVP_EncodeBlock((unsigned char *)auth + strlen(pfx), plain,
-				(int)plen);
-		rs_wipe(plain, plen);
-		rs_free(plain);
-		hdrs = curl_slist_append(hdrs, auth);
-	}
-	curl_easy_setopt(c, CURLOPT_URL, a->token_url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, a->timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-			 RS_MIN(a->timeout_ms, 5000L));
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->curl_err);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "rostersync/" RS_VERSION_STR);
-	if (a->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, a->ca_file);
-	r->curl_err[0] = '\0';
-	r->retry_after_ms = -1;
-	r->cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	if (r->cc == CURLE_OK &&
-	    curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
-		    CURLHE_OK) {
-		char *end;
-		long s = strtol(h->value, &end, 10);
-		if (end != h->value && s >= 0 && s < 86400)
-			r->retry_after_ms = s * 1000;
-	}
-	curl_slist_free_all(hdrs);
-	if (auth) {
-		rs_wipe(auth, auth_len);
-		rs_free(auth);
-	}
-}
 
 /* Replaces every occurrence of needle in msg by "***": a server that
  * echoes the request must not get our secret into an error or a log. */
@@ -548,46 +447,110 @@ RS_STATIC rs_error_t *auth_map_error(const char *tenant, const char *flavour,
 	return error;
 }
 
-/* Copies an error, with its message scrubbed of the given secrets. */
-static rs_error_t *error_scrubbed(const rs_error_t *src, const char *s1,
-				  const char *s2) {
+/* Copies an error, with its message scrubbed of the secrets we sent: the
+ * secret raw and form-encoded (an echoing server returns what it got) and
+ * the assertion. */
+static rs_error_t *error_scrubbed(const rs_error_t *src, const char *secret,
+				  const char *assertion) {
 	char msg[1024];
+	char *enc = NULL;
+	size_t enc_size = 0, enc_len = 0;
 	rs_error_t *error;
 
 	rs_snprintf(msg, sizeof(msg), "%s", rs_error_msg(src));
-	auth_redact(msg, s1);
-	auth_redact(msg, s2);
+	if (secret) {
+		enc_size = 3 * strlen(secret) + 4;
+		enc = rs_malloc(enc_size);
+		if (rs_http_form_add(enc, enc_size, &enc_len, "x", secret) ==
+		    RS_OK)
+			auth_redact(msg, enc + 2); /* skip "x=" */
+		auth_redact(msg, secret);
+	}
+	auth_redact(msg, assertion);
 	error = rs_error_new(rs_error_code(src), rs_error_retriable(src),
 			     rs_error_fatal(src), rs_error_retry_after_ms(src),
 			     "%s", msg);
 	rs_error_set_http_status(error, rs_error_http_status(src));
 	rs_wipe(msg, sizeof(msg));
+	if (enc) {
+		rs_wipe(enc, enc_size);
+		rs_free(enc);
+	}
 	return error;
 }
 
-/* Asks the token endpoint once.  On success *tokenp and *lifetime_s are set;
- * on failure the returned error is scrubbed of every secret we sent. */
+/* "Authorization: Basic base64(id:secret)" (RFC 6749 2.3.1, as Talkdesk
+ * and Genesys document it), in memory the caller wipes. */
+static char *basic_header(const rs_auth_t *a, size_t *lenp) {
+	const char *pfx = "Authorization: Basic ";
+	size_t idlen = strlen(a->client_id);
+	size_t plen = idlen + 1 + a->secret_len;
+	unsigned char *plain = rs_malloc(plen + 1);
+	char *hdr;
+
+	memcpy(plain, a->client_id, idlen);
+	plain[idlen] = ':';
+	memcpy(plain + idlen + 1, a->secret, a->secret_len);
+	*lenp = strlen(pfx) + (plen + 2) / 3 * 4 + 1;
+	hdr = rs_malloc(*lenp);
+	memcpy(hdr, pfx, strlen(pfx));
+	EVP_EncodeBlock((unsigned char *)hdr + strlen(pfx), plain, (int)plen);
+	rs_wipe(plain, plen);
+	rs_free(plain);
+	return hdr;
+}
+
+/* Builds the form body: size bounded by what goes in (every byte may
+ * become %XX) so it cannot be too small. */
+static char *build_form(const rs_auth_t *a, const char *assertion,
+			size_t *sizep, size_t *lenp) {
+	size_t size = 256 + 3 * (strlen(a->client_id) +
+				 (a->scope ? strlen(a->scope) : 0) +
+				 (a->secret ? a->secret_len : 0) +
+				 (assertion ? strlen(assertion) : 0) +
+				 strlen(CLIENT_ASSERTION_TYPE));
+	char *form = rs_malloc(size);
+	rs_err_t err;
+
+	*lenp = 0;
+	form[0] = '\0';
+	err = rs_http_form_add(form, size, lenp, "grant_type",
+			       "client_credentials");
+	if (!err && a->fl->form_client_id)
+		err = rs_http_form_add(form, size, lenp, "client_id",
+				       a->client_id);
+	if (!err && a->scope && *a->scope)
+		err = rs_http_form_add(form, size, lenp, "scope", a->scope);
+	if (!err && assertion) {
+		err = rs_http_form_add(form, size, lenp,
+				       "client_assertion_type",
+				       CLIENT_ASSERTION_TYPE);
+		if (!err)
+			err = rs_http_form_add(form, size, lenp,
+					       "client_assertion", assertion);
+	} else if (!err && !a->fl->basic_auth) {
+		err = rs_http_form_add(form, size, lenp, "client_secret",
+				       a->secret);
+	}
+	rs_assert(err == RS_OK); /* size covers the worst case */
+	*sizep = size;
+	return form;
+}
+
+/* Asks the token endpoint once.  On success *tokenp and *lifetime_s are
+ * set; on failure the returned error is scrubbed of every secret we sent. */
 static rs_error_t *fetch_token(rs_auth_t *a, char **tokenp, size_t *lenp,
 			       int64_t *lifetime_s) {
-	CURL *c = curl_easy_init();
-	char *form = NULL, *assertion = NULL;
-	size_t form_len = 0;
-	resp_t r;
+	char *form = NULL, *assertion = NULL, *basic = NULL;
+	size_t form_len = 0, form_size = 0, basic_len = 0;
+	rs_http_req_t req;
+	rs_http_resp_t resp;
 	cJSON *j = NULL;
 	const cJSON *tok, *exp;
 	rs_error_t *error = NULL, *raw = NULL;
 	char errstr[256];
 
-	memset(&r, 0, sizeof(r));
-	if (!c)
-		return rs_error_new(RS_ERR_HTTP_TRANSPORT, true, false, -1,
-				    "tenant %s: curl_easy_init failed",
-				    a->tenant);
-	form_add(c, &form, &form_len, "grant_type", "client_credentials");
-	if (a->fl->form_client_id)
-		form_add(c, &form, &form_len, "client_id", a->client_id);
-	if (a->scope && *a->scope)
-		form_add(c, &form, &form_len, "scope", a->scope);
+	rs_http_resp_init(&resp);
 	if (a->jwt) {
 		rs_jwt_claims_t cl = {0};
 		cl.alg = a->alg;
@@ -602,31 +565,32 @@ static rs_error_t *fetch_token(rs_auth_t *a, char **tokenp, size_t *lenp,
 					     errstr);
 			goto out;
 		}
-		form_add(c, &form, &form_len, "client_assertion_type",
-			 CLIENT_ASSERTION_TYPE);
-		form_add(c, &form, &form_len, "client_assertion", assertion);
-	} else if (!a->fl->basic_auth) {
-		form_add(c, &form, &form_len, "client_secret", a->secret);
 	}
+	form = build_form(a, assertion, &form_size, &form_len);
 
-	post_form(a, c, form, a->fl->basic_auth, &r);
-	if (r.cc != CURLE_OK) {
-		raw = rs_error_new(r.body.too_large ? RS_ERR_TOO_LARGE
-						    : RS_ERR_HTTP_TRANSPORT,
-				   !r.body.too_large, false, -1,
-				   "tenant %s: %s token request to %s failed: "
-				   "%s",
-				   a->tenant, a->fl->name, a->token_url,
-				   r.curl_err[0] ? r.curl_err
-						 : curl_easy_strerror(r.cc));
-		goto out;
+	rs_http_req_init(&req, RS_HTTP_POST, a->token_url);
+	req.content_type = "application/x-www-form-urlencoded";
+	req.body = form;
+	req.body_len = form_len;
+	req.body_secret = true;
+	req.tenant = a->tenant;
+	req.op = "oauth.token";
+	rs_http_req_add_header(&req, "Accept: application/json");
+	if (a->fl->basic_auth && a->secret) {
+		basic = basic_header(a, &basic_len);
+		rs_http_req_add_header(&req, basic);
 	}
-	if (r.status != 200) {
-		raw = auth_map_error(a->tenant, a->fl->name, r.status, r.body.p,
-				     r.retry_after_ms);
-		goto out;
+	raw = rs_http_request_send(a->http, &req, &resp);
+	if (raw && resp.status >= 400) {
+		/* The STS's own error body says more than the generic
+		 * classification: map it (AADSTS codes, OAuth errors). */
+		rs_error_destroy(raw);
+		raw = auth_map_error(a->tenant, a->fl->name, resp.status,
+				     resp.body, resp.retry_after_ms);
 	}
-	j = r.body.p ? cJSON_Parse(r.body.p) : NULL;
+	if (raw)
+		goto out;
+	j = resp.body ? cJSON_Parse(resp.body) : NULL;
 	tok = cJSON_GetObjectItemCaseSensitive(j, "access_token");
 	exp = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
 	if (!cJSON_IsString(tok) || !*tok->valuestring ||
@@ -657,19 +621,21 @@ out:
 			rs_wipe(tok->valuestring, strlen(tok->valuestring));
 		cJSON_Delete(j);
 	}
-	if (r.body.p) {
-		rs_wipe(r.body.p, r.body.len);
-		rs_free(r.body.p);
-	}
+	if (resp.body)
+		rs_wipe(resp.body, resp.body_len);
+	rs_http_resp_cleanup(&resp);
 	if (form) {
-		rs_wipe(form, form_len);
+		rs_wipe(form, form_size);
 		rs_free(form);
+	}
+	if (basic) {
+		rs_wipe(basic, basic_len);
+		rs_free(basic);
 	}
 	if (assertion) {
 		rs_wipe(assertion, strlen(assertion));
 		rs_free(assertion);
 	}
-	curl_easy_cleanup(c);
 	return error;
 }
 
