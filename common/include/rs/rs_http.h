@@ -107,7 +107,9 @@ void rs_http_global_cleanup(void);
 typedef struct rs_http_req_s {
 	rs_http_method_t method;
 	const char *url;          /**< absolute http(s) URL, already escaped */
-	const char *headers[RS_HTTP_MAX_HEADERS]; /**< "Name: value" */
+	/** "Name: value" lines. Never logged (so `Authorization: Basic` may
+	 *  go here); an Authorization line is wiped after the request. */
+	const char *headers[RS_HTTP_MAX_HEADERS];
 	size_t header_cnt;
 	const char *bearer_token; /**< -> "Authorization: Bearer ..." (never logged) */
 	const char *content_type; /**< for body, e.g. "application/json" */
@@ -197,7 +199,9 @@ rs_error_t *rs_http_classify(int status, const char *body, size_t body_len,
 			     const char *retry_after, int64_t now_wall_ms,
 			     const char *request_id);
 
-/** Per-instance counters. Plain value. */
+/** Per-instance counters. Plain value.  Status classes count the status
+ *  received: a 429 is in status_4xx and in throttled; a TOO_LARGE answer
+ *  with status 200 is in status_2xx and in too_large. */
 typedef struct rs_http_stats_s {
 	uint64_t requests;
 	uint64_t status_1xx_3xx, status_2xx, status_4xx, status_5xx;
