@@ -319,6 +319,76 @@ static void test_sources(fx_t *fx, rs_source_snapshot_t *keep) {
 		rs_auth_destroy(a);
 	}
 
+	SUB_TEST("only wanted groups are read; missing scope is named");
+	{
+		rs_auth_t *a = td_auth(fx, RS_SOURCE_TD_QUEUES);
+		rs_source_conf_t sc;
+		rs_source_t *src;
+		rs_source_snapshot_t snap;
+		const rs_source_group_t *g;
+		rs_error_t *e;
+		const char *only[1];
+		char url[512], err[256];
+		size_t k, read = 0;
+
+		only[0] = keep->groups[0].name;
+		rs_source_conf_init(&sc);
+		sc.tenant = fx->tenant;
+		rs_snprintf(url, sizeof(url), "%s/talkdesk", fx->base);
+		sc.base_url = url;
+		sc.auth = a;
+		sc.groups = only;
+		sc.group_cnt = 1;
+		src = rs_source_new(&sc, err, sizeof(err));
+		TEST_ASSERT(src, "%s", err);
+		rs_source_snapshot_init(&snap);
+		e = rs_source_read(src, fx->http, NULL, &snap);
+		TEST_ASSERT(!e, "read: %s", rs_error_msg(e));
+		for (k = 0; k < snap.group_cnt; k++)
+			read += snap.groups[k].members_read;
+		g = rs_source_snapshot_find(&snap, only[0]);
+		TEST_ASSERT(read == 1 && g && g->members_read &&
+				    g->email_cnt == keep->groups[0].email_cnt,
+			    "one group read, same members");
+		TEST_ASSERT(snap.stats.requests ==
+				    1 + RS_MAX(ceil_div(g->email_cnt, 100), 1),
+			    "%llu requests",
+			    (unsigned long long)snap.stats.requests);
+		rs_source_snapshot_cleanup(&snap);
+		rs_source_destroy(src);
+		rs_auth_destroy(a);
+
+		/* A token without queues:read: 403 naming the scope. */
+		{
+			rs_auth_conf_t ac;
+			rs_auth_t *weak;
+			rs_auth_conf_init(&ac);
+			ac.flavour = RS_AUTH_TALKDESK;
+			ac.tenant = fx->tenant;
+			rs_snprintf(url, sizeof(url), "%s/talkdesk/oauth/token",
+				    fx->base);
+			ac.token_url = url;
+			ac.client_id = jstr(fx->t, "talkdesk_client_id");
+			ac.client_secret = jstr(fx->t, "talkdesk_client_secret");
+			ac.scope = "users:read";
+			weak = rs_auth_new(&ac, err, sizeof(err));
+			TEST_ASSERT(weak, "%s", err);
+			src = source(fx, weak, RS_SOURCE_TD_QUEUES, 0);
+			rs_source_snapshot_init(&snap);
+			e = rs_source_read(src, fx->http, NULL, &snap);
+			TEST_ASSERT(e && rs_error_code(e) == RS_ERR_FORBIDDEN &&
+					    strstr(rs_error_msg(e),
+						   "queues:read"),
+				    "403 names the scope: %s",
+				    e ? rs_error_msg(e) : "success");
+			rs_test_say("%s", rs_error_msg(e));
+			rs_error_destroy(e);
+			rs_source_snapshot_cleanup(&snap);
+			rs_source_destroy(src);
+			rs_auth_destroy(weak);
+		}
+	}
+
 	SUB_TEST("retired ring groups: RS_ERR_RETIRED naming the endpoint");
 	{
 		rs_auth_t *a = td_auth(fx, RS_SOURCE_TD_RING_GROUPS);
@@ -763,6 +833,37 @@ static void test_members(fx_t *fx, const rs_source_snapshot_t *snap,
 		cur = sim_members(fx, gid);
 		TEST_ASSERT(in_array(cur, dels[0]), "added in the sim");
 		rs_graph_destroy(gb);
+	}
+
+	SUB_TEST("Retry-After beyond max_wait_ms: retriable, not waited");
+	{
+		rs_graph_item_t items[2];
+		const char *two[2];
+		int64_t t0;
+
+		two[0] = dels[1];
+		two[1] = dels[2 % ndel];
+		rs_snprintf(js, sizeof(js),
+			    "{\"tenant\":\"%s\",\"endpoint\":"
+			    "\"graph.groups.patch\",\"errors\":[{\"status\":"
+			    "429,\"retry_after\":\"30\"}]}",
+			    fx->tenant);
+		faults(fx, js);
+		rs_graph_call_init(&call, NULL, NULL);
+		t0 = rs_now_ms();
+		e = rs_graph_members_add(g, gid, two, 2, &call, items);
+		TEST_ASSERT(e && rs_error_retriable(e) &&
+				    rs_error_code(e) == RS_ERR_HTTP_THROTTLED &&
+				    rs_error_retry_after_ms(e) == 30000,
+			    "retriable with Retry-After 30 s: %s",
+			    e ? rs_error_msg(e) : "success");
+		TEST_ASSERT(rs_now_ms() - t0 < 5000, "not waited in place");
+		TEST_ASSERT(call.requests == 1 && call.http_status == 429,
+			    "one request");
+		TEST_ASSERT(items[0].retriable && items[1].retriable &&
+				    items[1].retry_after_ms == 30000,
+			    "items retriable");
+		rs_error_destroy(e);
 	}
 
 	SUB_TEST("group that does not exist: fatal REMOTE_NOT_FOUND");
