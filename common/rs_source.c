@@ -265,6 +265,8 @@ void rs_source_snapshot_finish(rs_source_snapshot_t *snap) {
 
 	for (i = 0; i < snap->group_cnt; i++) {
 		rs_source_group_t *grp = &snap->groups[i];
+		if (grp->email_cnt < 2)
+			continue; /* also: qsort must not see a NULL array */
 		qsort(grp->emails, grp->email_cnt, sizeof(char *), cmp_str);
 		for (j = 0, k = 0; j < grp->email_cnt; j++) {
 			if (k > 0 && !strcmp(grp->emails[k - 1], grp->emails[j]))
@@ -274,7 +276,9 @@ void rs_source_snapshot_finish(rs_source_snapshot_t *snap) {
 		}
 		grp->email_cnt = k;
 	}
-	qsort(snap->groups, snap->group_cnt, sizeof(*snap->groups), cmp_group);
+	if (snap->group_cnt > 1)
+		qsort(snap->groups, snap->group_cnt, sizeof(*snap->groups),
+		      cmp_group);
 }
 
 const rs_source_group_t *

@@ -521,7 +521,8 @@ static rs_error_t *td_users_load(td_ctx_t *c, td_users_t *u) {
 	}
 	if (error)
 		return error;
-	qsort(u->v, u->n, sizeof(*u->v), cmp_user);
+	if (u->n > 1)
+		qsort(u->v, u->n, sizeof(*u->v), cmp_user);
 	u->loaded = true;
 	c->stats->user_listings++;
 	c->stats->users_listed += u->n;
