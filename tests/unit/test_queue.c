@@ -152,6 +152,44 @@ static void mock_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 		ms->delivered_err++;
 }
 
+/* Reads the group's committed offsets with a plain librdkafka handle (no
+ * group join needed for OffsetFetch): the partition holding the released
+ * message must be committed at that message, the other at its end. */
+static void check_committed(const char *brokers, const char *topic,
+			    int32_t rel_part, int64_t rel_off) {
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(2);
+	char errstr[256];
+	rd_kafka_t *rk;
+	int p;
+
+	assert_true(rel_part >= 0);
+	assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", brokers,
+					   errstr, sizeof(errstr)),
+			 RD_KAFKA_CONF_OK);
+	assert_int_equal(rd_kafka_conf_set(kc, "group.id", "rs_mock_group",
+					   errstr, sizeof(errstr)),
+			 RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	rd_kafka_topic_partition_list_add(l, topic, 0);
+	rd_kafka_topic_partition_list_add(l, topic, 1);
+	assert_int_equal(rd_kafka_committed(rk, l, 5000), 0);
+	for (p = 0; p < 2; p++) {
+		int64_t lo, hi;
+		assert_int_equal(rd_kafka_query_watermark_offsets(
+					 rk, topic, p, &lo, &hi, 5000),
+				 0);
+		if (p == rel_part)
+			assert_int_equal(l->elems[p].offset, rel_off);
+		else
+			assert_int_equal(l->elems[p].offset, hi);
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_destroy(rk);
+}
+
 static void test_mock_roundtrip(void **state) {
 	enum { N = 200 };
 	char errstr[256];
@@ -168,6 +206,8 @@ static void test_mock_roundtrip(void **state) {
 	int got = 0, i;
 	static bool seen[N];
 	rs_queue_stats_t st;
+	int32_t rel_part = -1;
+	int64_t rel_off = -1;
 
 	(void)state;
 	memset(seen, 0, sizeof(seen));
@@ -231,17 +271,28 @@ static void test_mock_roundtrip(void **state) {
 				 RS_OK);
 		assert_int_equal(vlen, 9);
 		assert_memory_equal(v, "00-abc-01", 9);
-		rs_queue_msg_done(cons, msg);
+		if (i == 0) {
+			/* Given back unfinished: its partition's committed
+			 * position must stay at its offset. */
+			rel_part = rs_qmsg_partition(msg);
+			rel_off = rs_qmsg_offset(msg);
+			rs_queue_msg_release(cons, msg);
+		} else {
+			rs_queue_msg_done(cons, msg);
+		}
 		got++;
 	}
 	assert_int_equal(got, N);
 	assert_true(ms.assigned > 0);
 	rs_queue_stats(cons, &st);
 	assert_int_equal(st.consumed, N);
-	assert_int_equal(st.done, N);
+	assert_int_equal(st.done, N - 1);
+	assert_int_equal(st.released, 1);
 	assert_int_equal(st.inflight, 0);
 	assert_true(st.offsets_stored > 0);
 	assert_int_equal(rs_queue_commit(cons), RS_OK);
+	check_committed(rd_kafka_mock_cluster_bootstraps(mc), topics[0],
+			rel_part, rel_off);
 	assert_int_equal(rs_queue_close(cons), RS_OK);
 	rs_queue_destroy(cons);
 	rs_queue_destroy(prod);
