@@ -36,6 +36,12 @@ void rs_graph_conf_init(rs_graph_conf_t *conf) {
 	conf->retry_max_ms = 5000;
 }
 
+/*
+ * No I/O here: a worker creates one client per (thread, tenant) or even
+ * per job, so creation must be cheap.  The token buffer is allocated once
+ * per client (16 KiB would be a lot of stack for every request) and wiped
+ * on destroy because it holds a bearer credential.
+ */
 rs_graph_t *rs_graph_new(const rs_graph_conf_t *conf, char *errstr,
 			 size_t errstr_size) {
 	rs_graph_t *g;
@@ -112,6 +118,11 @@ void rs_graph_call_init(rs_graph_call_t *call, const char *client_request_id,
 	call->traceparent = traceparent;
 }
 
+/*
+ * Keeps the details of the LAST failed request only: that is the one whose
+ * error ends up in the job's outcome, and the DLQ record wants its Graph
+ * code and request-id to quote in a support ticket.
+ */
 void rs_graph_call_note(rs_graph_call_t *call, int status, const char *code,
 			const char *message, const char *request_id) {
 	call->http_status = status;
@@ -127,6 +138,13 @@ void rs_graph_call_note(rs_graph_call_t *call, int status, const char *code,
  * The request loop
  * ------------------------------------------------------------------- */
 
+/*
+ * The one place that talks HTTP for Graph.  Every attempt asks rs_auth for
+ * the token again (cheap: cached) so a refresh done by another thread is
+ * picked up, and so the 401 path below can drop exactly the token that was
+ * refused.  Attempts are counted on both the call (per job) and the client
+ * (per thread) because the worker reports the first and metrics the second.
+ */
 rs_error_t *rs_graph_send(rs_graph_t *g, rs_graph_call_t *call,
 			  rs_http_method_t method, const char *url,
 			  const char *body, const char *op,
@@ -227,6 +245,13 @@ static void odata_type_short(const char *t, char *out, size_t size) {
 	rs_snprintf(out, size, "%s", dot ? dot + 1 : t);
 }
 
+/*
+ * Members pages and users filter answers share the item shape we need (id,
+ * mail, userPrincipalName, @odata.type), so one parser serves both.  The
+ * bound is checked against the accumulated count before anything is
+ * copied: a hostile or buggy server cannot grow the list past max_items
+ * one page at a time.
+ */
 rs_err_t rs_graph_page_parse(const char *json, size_t len, size_t max_items,
 			     rs_graph_members_t *acc, char **next_link) {
 	rs_err_t err = RS_ERR_BAD_RESPONSE;
@@ -281,6 +306,12 @@ out:
 	return err;
 }
 
+/*
+ * A nextLink is opaque and followed verbatim, with our bearer token.  So it
+ * must stay inside the API root we were configured with: same scheme, host
+ * and version path.  Percent-encoded dots are refused too, because some
+ * servers decode them before resolving the path.
+ */
 bool rs_graph_next_link_valid(const char *base_url, const char *link) {
 	size_t bl = strlen(base_url), i;
 
@@ -324,6 +355,11 @@ void rs_graph_bitems_cleanup(rs_graph_bitem_t *items, size_t n) {
 	}
 }
 
+/*
+ * Item ids are the indexes into the caller's array, not 1..n of this
+ * round: a retry round sends a subset, and the answers must still map back
+ * to the right item without a lookup table.
+ */
 char *rs_graph_batch_body(const rs_graph_bitem_t *items, const bool *pending,
 			  size_t n) {
 	cJSON *root = cJSON_CreateObject();
@@ -376,6 +412,12 @@ static long batch_index(const char *id, size_t n) {
 	return v;
 }
 
+/*
+ * graph.md 4: the answers come in any order, the outer 200 says nothing
+ * about the items, and header names inside an item are not normalised.
+ * Retry-After may be a string ("10", "2.128", an HTTP-date) or, from some
+ * proxies, a bare JSON number; both are accepted.
+ */
 rs_err_t rs_graph_batch_parse(const char *json, size_t len,
 			      rs_graph_bitem_t *items, size_t n,
 			      int64_t now_wall_ms) {
@@ -470,6 +512,9 @@ bool rs_graph_is_already_exist(int status, const char *code,
 	return strcasestr(message, "already exist") != NULL;
 }
 
+/* Chunking is trivial, but it is what the request-count promises in
+ * rs_graph.h rest on, so it is one tested function rather than loops that
+ * each compute it their own way. */
 size_t rs_graph_chunks(size_t n, size_t max, size_t *sizes, size_t sizes_max) {
 	size_t cnt = 0, left = n;
 
@@ -507,11 +552,19 @@ char *rs_graph_bind_body(const char *base_url, const char *const *ids,
  * $batch
  * ------------------------------------------------------------------- */
 
+/* Item statuses worth another round: throttling, transient server errors,
+ * and "no answer" (status 0: an item missing from the response). */
 static bool item_retriable(int status) {
 	return status == 0 || status == 429 || status == 503 ||
 	       status == 504 || status == 502 || status == 500;
 }
 
+/*
+ * SDKs do not retry throttled batch items (graph.md 4), so we do: only the
+ * failed ids go again, after the largest Retry-After among them, in a new
+ * batch.  Items that still fail after max_attempts rounds keep their
+ * status, and the caller turns them into per-item retriable errors.
+ */
 rs_error_t *rs_graph_batch_run(rs_graph_t *g, rs_graph_call_t *call,
 			       rs_graph_bitem_t *items, size_t n,
 			       const char *op) {
@@ -814,6 +867,12 @@ static rs_error_t *resolve_direct(rs_graph_t *g, rs_graph_call_t *call,
 }
 
 /* One pass (mail or UPN) over keys[0..n): fills found[]. */
+/*
+ * keys are split in filters of 15 (the `in` limit); in BATCH mode 20 such
+ * filters travel in one $batch, so 300 e-mails cost one request.  An
+ * item that is not 200 fails the whole pass: a partially resolved tenant
+ * would make the planner remove people it simply did not look up.
+ */
 static rs_error_t *resolve_pass(rs_graph_t *g, rs_graph_call_t *call,
 				const char *prop, char **keys, size_t n,
 				rs_graph_user_t *found) {
@@ -905,6 +964,12 @@ static rs_error_t *resolve_pass(rs_graph_t *g, rs_graph_call_t *call,
 	return NULL;
 }
 
+/*
+ * Two passes because Talkdesk addresses are sometimes the person's sign-in
+ * name and not their mailbox (the simulator models 8 % of those): mail
+ * first, as it is what most people share, then UPN for the rest only, so
+ * the second pass costs requests in proportion to the mismatches.
+ */
 rs_error_t *rs_graph_resolve(rs_graph_t *g, const char *const *emails,
 			     size_t cnt, rs_graph_call_t *call,
 			     rs_graph_resolve_t *res) {

@@ -25,6 +25,11 @@
  * List
  * ------------------------------------------------------------------- */
 
+/*
+ * $select keeps pages small (and costs one RU less, graph.md 5); $top=999
+ * is the maximum, so a call-queue group (<= 200 agents that matter, a few
+ * thousand at most) is one or a few requests.
+ */
 rs_error_t *rs_graph_members_list(rs_graph_t *g, const char *group_id,
 				  rs_graph_call_t *call,
 				  rs_graph_members_t *out) {
@@ -150,6 +155,8 @@ static rs_error_t *outcome_take(outcome_t *o) {
 	return e2;
 }
 
+/* Per-item outcomes are optional (items may be NULL): the planner's dry
+ * runs and simple callers only want the overall error. */
 static void item_set(rs_graph_item_t *items, size_t i, rs_err_t err,
 		     bool noop, bool retriable, int status,
 		     int64_t retry_after_ms) {
@@ -181,6 +188,8 @@ static rs_error_t *group_gone(const rs_graph_t *g, const char *group_id) {
 	return e;
 }
 
+/* Everything that will go into a URL or a bind reference is checked before
+ * the first request, so a bad id cannot leave a job half applied. */
 static rs_error_t *check_ids(const rs_graph_t *g, const char *group_id,
 			     const char *const *ids, size_t cnt) {
 	size_t i;

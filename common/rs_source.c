@@ -36,6 +36,8 @@ void rs_source_conf_init(rs_source_conf_t *conf) {
 	conf->retry_max_ms = 5000;
 }
 
+/* The tenant's strings are borrowed, not copied: rs_source_new() copies
+ * what it keeps, and the config outlives the call. */
 rs_err_t rs_source_conf_from_tenant(rs_source_conf_t *conf,
 				    const struct rs_conf_tenant_s *tn) {
 	rs_source_conf_init(conf);
@@ -48,6 +50,11 @@ rs_err_t rs_source_conf_from_tenant(rs_source_conf_t *conf,
 	return RS_OK;
 }
 
+/*
+ * Everything is validated here rather than at the first read, so that a
+ * wrong back-end name or URL in a tenant file fails at startup with the
+ * tenant named, not hours later inside a planner cycle.
+ */
 rs_source_t *rs_source_new(const rs_source_conf_t *conf, char *errstr,
 			   size_t errstr_size) {
 	const rs_source_backend_t *be = NULL;
@@ -158,6 +165,8 @@ rs_error_t *rs_source_read(rs_source_t *src, rs_http_t *http,
 	return NULL;
 }
 
+/* Names compare without case: mapping keys are typed by people, Talkdesk
+ * queue names are lower-case by rule (sources.md 1.7). */
 bool rs_source_wants(const rs_source_t *src, const char *name) {
 	size_t i;
 
@@ -219,6 +228,12 @@ rs_source_group_t *rs_source_snapshot_by_id(rs_source_snapshot_t *snap,
 	return NULL;
 }
 
+/*
+ * E-mails are lower-cased here once: Entra compares case-insensitively, the
+ * simulator (like real tenants) has 72 % case differences between the two
+ * systems, and a case-sensitive diff would remove and re-add those people
+ * every cycle.  Unusable addresses are counted, never silently dropped.
+ */
 rs_err_t rs_source_group_add_email(rs_source_group_t *grp, const char *email,
 				   size_t max_members) {
 	size_t i, len;
@@ -260,6 +275,8 @@ static int cmp_group(const void *a, const void *b) {
 	return c ? c : strcmp(x->id, y->id);
 }
 
+/* Sorted and unique, so the planner's diff is a linear merge and two
+ * snapshots of the same data compare equal. */
 void rs_source_snapshot_finish(rs_source_snapshot_t *snap) {
 	size_t i, j, k;
 

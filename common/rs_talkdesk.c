@@ -131,6 +131,12 @@ static char *item_id(const cJSON *o) {
 	return NULL;
 }
 
+/*
+ * One item shape for every listing: the fields we read are a superset of
+ * what each endpoint returns (queues: id/name; ring groups: name only;
+ * users: id/email/active; guardian: id/email/status/ring_groups).  Absent
+ * fields stay NULL / -1, and the caller decides what it needs.
+ */
 static rs_err_t parse_item(const cJSON *o, rs_td_item_t *it) {
 	const cJSON *act, *rg, *g;
 	const char *s;
@@ -173,6 +179,8 @@ static rs_err_t parse_item(const cJSON *o, rs_td_item_t *it) {
 	return RS_OK;
 }
 
+/* The page is parsed whole or not at all: on any error, out is left empty,
+ * so a caller can never act on half a page. */
 rs_err_t rs_td_page_parse(const char *json, size_t len, const char *key,
 			  size_t max_items, rs_td_page_t *out) {
 	rs_err_t err = RS_ERR_BAD_RESPONSE;
@@ -285,6 +293,12 @@ typedef struct td_ctx_s {
 } td_ctx_t;
 
 /* GET with the retry policy.  @p scope only improves the 403 message. */
+/*
+ * Same policy as rs_graph_send() (see rs_graph.c), kept separate because
+ * the Talkdesk client has no per-call context: its counters go to the
+ * snapshot's stats, and a 403 is rewritten to name the missing scope, the
+ * one thing an operator needs to fix it in the Talkdesk admin console.
+ */
 static rs_error_t *td_get(td_ctx_t *c, const char *url, const char *op,
 			  const char *scope, rs_http_resp_t *resp) {
 	rs_source_t *src = c->src;
@@ -501,6 +515,11 @@ static rs_error_t *users_page(td_ctx_t *c, const rs_td_page_t *page,
 	return NULL;
 }
 
+/*
+ * The whole account's users, once per read, sorted by id for bsearch.
+ * Inactive users are kept in the table so that a member who is inactive
+ * is counted as such rather than as "unknown".
+ */
 static rs_error_t *td_users_load(td_ctx_t *c, td_users_t *u) {
 	rs_source_t *src = c->src;
 	char url[RS_TD_MAX_LINK];
@@ -555,6 +574,8 @@ typedef struct td_members_s {
 	size_t members_seen;
 } td_members_t;
 
+/* Groups are taken from the listing first, members later: a read is two
+ * phases so that the group filter can skip member listings entirely. */
 static rs_error_t *groups_page(td_ctx_t *c, const rs_td_page_t *page,
 			       void *opaque) {
 	rs_source_snapshot_t *snap = opaque;
@@ -586,6 +607,12 @@ static rs_error_t *groups_page(td_ctx_t *c, const rs_td_page_t *page,
 	return NULL;
 }
 
+/*
+ * A member item either carries its e-mail (Queues API answers full user
+ * objects) or only an id (ring groups).  Id-only members are parked and
+ * resolved after every group is read, so however many groups there are
+ * the user listing happens at most once.
+ */
 static rs_error_t *members_page(td_ctx_t *c, const rs_td_page_t *page,
 				void *opaque) {
 	td_members_t *m = opaque;
@@ -624,6 +651,8 @@ static rs_error_t *members_page(td_ctx_t *c, const rs_td_page_t *page,
 	return NULL;
 }
 
+/* queues and ring_groups modes: same two-phase walk, different paths,
+ * keys, scopes and page sizes. */
 static rs_error_t *td_read_grouped(td_ctx_t *c, rs_source_snapshot_t *snap) {
 	rs_source_t *src = c->src;
 	bool rg = src->mode == RS_SOURCE_TD_RING_GROUPS;
@@ -719,6 +748,8 @@ static rs_error_t *td_read_grouped(td_ctx_t *c, rs_source_snapshot_t *snap) {
  * Guardian: one listing, groups derived from each user's ring_groups
  * ------------------------------------------------------------------- */
 
+/* Guardian turns the relation around (user -> groups), so groups are
+ * created as they are first seen, keyed by name (ring groups have no id). */
 static rs_error_t *guardian_page(td_ctx_t *c, const rs_td_page_t *page,
 				 void *opaque) {
 	rs_source_snapshot_t *snap = opaque;
@@ -806,6 +837,8 @@ static rs_error_t *td_read_guardian(td_ctx_t *c, rs_source_snapshot_t *snap) {
 	return NULL;
 }
 
+/* Per-read state lives on this stack frame, so one rs_source_t can serve
+ * several threads at once (rs_source.h). */
 static rs_error_t *td_read(rs_source_t *src, rs_http_t *http,
 			   const char *traceparent,
 			   rs_source_snapshot_t *snap) {
