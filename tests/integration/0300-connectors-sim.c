@@ -916,6 +916,12 @@ int main(void) {
 	gen.queues = 8;
 	gen.seed = 300;
 	gen.cert_every = 0;
+	/* Bigger datasets for measurements, e.g.
+	 * RS_IT_0300_GEN="users=4000,queues=40" ./it_0300 */
+	if (getenv("RS_IT_0300_GEN"))
+		TEST_ASSERT(rs_sim_gen_parse(&gen, getenv("RS_IT_0300_GEN"),
+					     err, sizeof(err)) == RS_OK,
+			    "RS_IT_0300_GEN: %s", err);
 	TEST_ASSERT(rs_sim_generate(fx.sim, &gen, err, sizeof(err)) == RS_OK,
 		    "generate: %s", err);
 	TEST_ASSERT(rs_sim_start(fx.sim, err, sizeof(err)) == RS_OK,
