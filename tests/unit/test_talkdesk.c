@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "rs/rs_base.h"
+#include "rs/rs_conf.h"
 #include "rs/rs_http.h"
 #include "rs/rs_source.h"
 #include "rs_source_int.h"
@@ -350,6 +351,30 @@ static void test_source_new_checks(void **state) {
 			    "guardian-users:read");
 }
 
+/* The tenant's Talkdesk settings map onto the source conf; a tenant
+ * without a talkdesk group has no source. */
+static void test_conf_from_tenant(void **state) {
+	rs_conf_tenant_t tn;
+	rs_source_conf_t sc;
+
+	(void)state;
+	memset(&tn, 0, sizeof(tn));
+	tn.id = "acme";
+	assert_int_equal(rs_source_conf_from_tenant(&sc, &tn), RS_ERR_CONFIG);
+	tn.talkdesk.configured = true;
+	tn.talkdesk.base_url = BASE;
+	tn.talkdesk.source = RS_CONF_TD_SRC_GUARDIAN;
+	assert_int_equal(rs_source_conf_from_tenant(&sc, &tn), RS_OK);
+	assert_string_equal(sc.tenant, "acme");
+	assert_string_equal(sc.base_url, BASE);
+	assert_int_equal(sc.mode, RS_SOURCE_TD_GUARDIAN);
+	assert_null(sc.auth);
+	/* the two enums must stay in step */
+	assert_int_equal((int)RS_CONF_TD_SRC_QUEUES, (int)RS_SOURCE_TD_QUEUES);
+	assert_int_equal((int)RS_CONF_TD_SRC_RING_GROUPS,
+			 (int)RS_SOURCE_TD_RING_GROUPS);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_queues_page),
@@ -362,6 +387,7 @@ int main(void) {
 		cmocka_unit_test(test_error_bodies),
 		cmocka_unit_test(test_snapshot_builder),
 		cmocka_unit_test(test_source_new_checks),
+		cmocka_unit_test(test_conf_from_tenant),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
