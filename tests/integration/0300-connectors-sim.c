@@ -57,6 +57,31 @@ static cJSON *state_tenant(fx_t *fx, cJSON **root) {
 	return tn;
 }
 
+/* Every wire request after seq to an endpoint with prefix carried this
+ * client-request-id (the sim records it). */
+static void ledger_crid(fx_t *fx, double since, const char *prefix,
+			const char *crid) {
+	char *s = rs_sim_ledger_json(fx->sim);
+	cJSON *root = cJSON_Parse(s), *r;
+	int n = 0;
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(root, "requests")) {
+		const char *ep = jstr(r, "endpoint");
+		const cJSON *bd = cJSON_GetObjectItem(r, "batch_depth");
+		if (cJSON_GetObjectItem(r, "seq")->valuedouble <= since ||
+		    !ep || strncmp(ep, prefix, strlen(prefix)) ||
+		    (cJSON_IsNumber(bd) && bd->valuedouble > 0))
+			continue;
+		TEST_ASSERT(jstr(r, "client_request_id") &&
+				    !strcmp(jstr(r, "client_request_id"), crid),
+			    "request %s carries client-request-id %s", ep,
+			    crid);
+		n++;
+	}
+	TEST_ASSERT(n > 0, "requests to %s seen", prefix);
+	cJSON_Delete(root);
+	rs_free(s);
+}
+
 /* Highest ledger seq so far: later entries belong to the next phase. */
 static double ledger_seq(fx_t *fx) {
 	char *s = rs_sim_ledger_json(fx->sim);
@@ -535,6 +560,8 @@ static void test_resolve(fx_t *fx, const rs_source_snapshot_t *snap,
 						 ? "graph.users"
 						 : "graph.batch") == (int)want,
 			    "ledger agrees");
+		ledger_crid(fx, seq, "graph.",
+			    "0b1e7c55-0000-4000-8000-000000000300");
 		rs_test_say("resolve %s: n=%zu unresolved=%zu (not by mail "
 			    "%zu) requests=%llu",
 			    mode == RS_GRAPH_RESOLVE_IN ? "IN" : "BATCH", n,
