@@ -50,10 +50,15 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
 	rs_queue_t *q = opaque;
 	kq_t *kq = KQ(q);
 
-	(void)rk;
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
-		if (!atomic_exchange(&kq->fatal, 1))
-			rs_log(NULL, LOG_ERR, "QUEUE", "fatal error: %s", reason);
+		/* Only a consumer fatal error stops rs_queue_poll(); a producer
+		 * one is reported by produce/flush (rd_kafka_fatal_error). */
+		if (rk == kq->cons && !atomic_exchange(&kq->fatal, 1))
+			rs_log(NULL, LOG_ERR, "QUEUE", "consumer fatal error: %s",
+			       reason);
+		else if (rk != kq->cons)
+			rs_log(NULL, LOG_ERR, "QUEUE", "producer fatal error: %s",
+			       reason);
 		return;
 	}
 	/* Transient: librdkafka retries by itself (broker down, etc.). */
