@@ -25,6 +25,8 @@ static size_t trk_slot(const rs_qtrack_t *t, size_t i) {
 	return (t->head + i) & (t->cap - 1);
 }
 
+/* The ring starts empty and grows by doubling up to the window bound, so an
+ * idle partition costs no memory beyond the struct. */
 void rs_qtrack_init(rs_qtrack_t *t, size_t max) {
 	memset(t, 0, sizeof(*t));
 	t->max = max ? max : RS_QUEUE_DEFAULT_MAX_WINDOW;
@@ -133,6 +135,8 @@ int64_t rs_qtrack_position(const rs_qtrack_t *t) {
 /* ---------------------------------------------------------------------- */
 /* Partition registry                                                     */
 
+/* A linear scan: a member holds tens of partitions at most, and the poll
+ * thread looks up one per message under the lock. */
 rs_qpart_t *rs_queue_part_find(rs_queue_t *q, const char *topic,
 			       int32_t partition) {
 	rs_qpart_t *p;
@@ -143,6 +147,9 @@ rs_qpart_t *rs_queue_part_find(rs_queue_t *q, const char *topic,
 	return NULL;
 }
 
+/* Called on assign.  Re-assigning a partition that is still listed keeps
+ * its tracker (cannot happen with cooperative-sticky, which revokes first,
+ * but must not leak if a back-end assigns twice). */
 rs_qpart_t *rs_queue_part_add(rs_queue_t *q, const char *topic,
 			      int32_t partition) {
 	rs_qpart_t *p = rs_queue_part_find(q, topic, partition);
@@ -186,6 +193,9 @@ void rs_queue_part_remove(rs_queue_t *q, rs_qpart_t *part) {
 	part_unref(part);
 }
 
+/* Stores only forward moves: the position never goes back within an
+ * assignment, and skipping equal positions saves a librdkafka call per
+ * done message whose predecessor is still running. */
 rs_err_t rs_queue_part_store(rs_queue_t *q, rs_qpart_t *part) {
 	int64_t pos = rs_qtrack_position(&part->track);
 	rs_err_t err;
@@ -252,12 +262,16 @@ void rs_queue_conf_init(rs_queue_conf_t *conf) {
 	conf->backend = "kafka";
 }
 
+/* The back-end table; "sqlite" joins here when it exists. */
 static const rs_queue_backend_t *backend_find(const char *name) {
 	if (!name || !*name || !strcmp(name, "kafka"))
 		return &rs_queue_backend_kafka;
 	return NULL;
 }
 
+/* The generic part is filled before the back-end's init, because the
+ * back-end's callbacks (rebalance, delivery) may fire as soon as its
+ * handles exist. */
 rs_queue_t *rs_queue_new(const rs_queue_conf_t *conf, char *errstr,
 			 size_t errstr_size) {
 	const rs_queue_backend_t *be = backend_find(conf->backend);
@@ -316,6 +330,8 @@ const char *rs_queue_backend_name(const rs_queue_t *q) {
 	return q->be->name;
 }
 
+/* Role and header checks are back-end independent, so every back-end
+ * refuses the same calls with the same codes. */
 rs_err_t rs_queue_produce(rs_queue_t *q, const char *topic, const void *key,
 			  size_t keylen, const void *value, size_t len,
 			  const rs_queue_header_t *hdrs, size_t hdr_cnt,
@@ -338,6 +354,8 @@ rs_err_t rs_queue_fatal_error(rs_queue_t *q, char *errstr, size_t errstr_size) {
 	return q->be->fatal_error(q, errstr, errstr_size);
 }
 
+/* The 500 ms cap keeps every caller's loop responsive to its stop flag
+ * (STYLE.md 14), whatever timeout it asks for. */
 rs_err_t rs_queue_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 	*msgp = NULL;
 	if (!(q->roles & RS_QUEUE_ROLE_CONSUMER))
@@ -436,6 +454,8 @@ rs_err_t rs_queue_commit(rs_queue_t *q) {
 	return q->be->commit(q);
 }
 
+/* Pause is a flag plus an immediate reconcile: partitions assigned later
+ * read the flag in on_assign, so they start paused too. */
 rs_err_t rs_queue_pause_all(rs_queue_t *q) {
 	rs_err_t err;
 
@@ -489,6 +509,8 @@ rs_err_t rs_queue_close(rs_queue_t *q) {
 	return q->be->close(q);
 }
 
+/* Counters are read one by one: a consistent snapshot is not needed for
+ * monitoring, and no lock is taken on the delivery-report path. */
 void rs_queue_stats(rs_queue_t *q, rs_queue_stats_t *st) {
 	memset(st, 0, sizeof(*st));
 	st->produced = atomic_load(&q->n_produced);

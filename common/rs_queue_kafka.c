@@ -39,6 +39,8 @@ typedef struct kq_s {
 /* ---------------------------------------------------------------------- */
 /* Configuration                                                          */
 
+/* librdkafka's log lines go through the one log function, so operators see
+ * broker trouble in the same stream as ours.  The syslog levels match. */
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 			 const char *buf) {
 	(void)rk;
@@ -66,6 +68,8 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
 	       rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
+/* One property; a failure names the property and librdkafka's reason, so a
+ * typo in a -X key=value shows up at rs_queue_new(), not at first use. */
 static bool conf_set(rd_kafka_conf_t *kc, const char *name, const char *val,
 		     char *errstr, size_t errstr_size) {
 	char buf[256];
@@ -140,6 +144,9 @@ static bool conf_apply_props(rd_kafka_conf_t *kc, const rs_queue_conf_t *conf,
 	return true;
 }
 
+/* Settings shared by producer and consumer: the queue handle as opaque so
+ * every callback finds its rs_queue_t, logging and error callbacks, and the
+ * broker list.  Returns NULL with errstr filled. */
 static rd_kafka_conf_t *conf_common(rs_queue_t *q, const rs_queue_conf_t *conf,
 				    char *errstr, size_t errstr_size) {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
@@ -161,6 +168,10 @@ static rd_kafka_conf_t *conf_common(rs_queue_t *q, const rs_queue_conf_t *conf,
 /* ---------------------------------------------------------------------- */
 /* Producer                                                               */
 
+/* Delivery report, on the poller thread.  Every message produced gets
+ * exactly one, success or failure (purge and timeout included), which is
+ * what makes "never silently lost" checkable: produced = delivered +
+ * delivery_failed once flush returns. */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 		      void *opaque) {
 	rs_queue_t *q = opaque;
@@ -190,6 +201,9 @@ static void *poller_main(void *arg) {
 	return NULL;
 }
 
+/* A separate rd_kafka_t for producing: the consumer handle's queues are
+ * served by the poll thread only, and delivery reports must flow even while
+ * the poll thread is blocked in a revoke drain. */
 static rs_err_t producer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 			     char *errstr, size_t errstr_size) {
 	kq_t *kq = KQ(q);
@@ -220,6 +234,9 @@ static rs_err_t producer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 	return RS_OK;
 }
 
+/* Copies key, value and headers (RD_KAFKA_MSG_F_COPY), so the caller's
+ * buffers are free again on return; the msg_opaque travels to the delivery
+ * report. */
 static rs_err_t kafka_produce(rs_queue_t *q, const char *topic,
 			      const void *key, size_t keylen,
 			      const void *value, size_t len,
@@ -265,6 +282,8 @@ static rs_err_t kafka_produce(rs_queue_t *q, const char *topic,
 	return RS_OK;
 }
 
+/* rd_kafka_flush() in <=500 ms slices so a long flush can be bounded by
+ * the caller's deadline; outq_len counts messages not yet reported. */
 static rs_err_t kafka_flush(rs_queue_t *q, int timeout_ms) {
 	kq_t *kq = KQ(q);
 	int64_t deadline = rs_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -284,6 +303,7 @@ static rs_err_t kafka_flush(rs_queue_t *q, int timeout_ms) {
 	return RS_OK;
 }
 
+/* Fatal errors are sticky in librdkafka; the caller recreates the handle. */
 static rs_err_t kafka_fatal_error(rs_queue_t *q, char *errstr, size_t size) {
 	kq_t *kq = KQ(q);
 	char buf[256] = "";
@@ -373,6 +393,8 @@ static void stash_prune(rs_queue_t *q) {
 	kq->stash_tail = prev;
 }
 
+/* Incremental assign: trackers first, so no message can arrive for a
+ * partition the registry does not know. */
 static void on_assign(rs_queue_t *q, rd_kafka_t *rk,
 		      rd_kafka_topic_partition_list_t *l) {
 	kq_t *kq = KQ(q);
@@ -416,6 +438,8 @@ static void on_assign(rs_queue_t *q, rd_kafka_t *rk,
 	}
 }
 
+/* Incremental revoke: let the application drop queued work, wait for the
+ * running work, commit the finished prefix, then give the partitions up. */
 static void on_revoke(rs_queue_t *q, rd_kafka_t *rk,
 		      rd_kafka_topic_partition_list_t *l) {
 	kq_t *kq = KQ(q);
@@ -495,6 +519,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* ---------------------------------------------------------------------- */
 /* Consumer                                                               */
 
+/* The group consumer.  Defaults are chosen for a worker: long
+ * max.poll.interval (a revoke may drain for revoke_drain_ms), auto-commit
+ * of stored offsets only, and a bounded prefetch per partition. */
 static rs_err_t consumer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 			     char *errstr, size_t errstr_size) {
 	kq_t *kq = KQ(q);
@@ -580,6 +607,8 @@ static rs_err_t consumer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 	return RS_OK;
 }
 
+/* Frees the wrapper and the librdkafka message, which releases its fetch
+ * buffer: this is why messages must be given back promptly. */
 static void kafka_msg_free(rs_queue_t *q, rs_qmsg_t *msg) {
 	(void)q;
 	if (msg->be_msg)
@@ -663,6 +692,9 @@ static bool limit_update(rs_queue_t *q, bool window_full) {
 	return limit;
 }
 
+/* Hands out one message: stashed ones first (they are older), then new
+ * ones from msgq while under the in-flight limit; at the limit it only
+ * serves rebalances and errors until capacity returns or time runs out. */
 static rs_err_t kafka_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 	kq_t *kq = KQ(q);
 	int64_t deadline = rs_now_ms() + RS_MAX(timeout_ms, 0);
@@ -751,6 +783,8 @@ static rs_err_t kafka_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 	}
 }
 
+/* The store half of the offset model: called with q->lock held whenever a
+ * partition's finished prefix grows (rs_queue_part_store). */
 static rs_err_t kafka_store(rs_queue_t *q, rs_qpart_t *part, int64_t pos) {
 	kq_t *kq = KQ(q);
 	rd_kafka_topic_partition_list_t *l =
@@ -774,6 +808,8 @@ static rs_err_t kafka_store(rs_queue_t *q, rs_qpart_t *part, int64_t pos) {
 	return RS_OK;
 }
 
+/* Pause/resume exactly the partitions given: the generic half keeps the
+ * paused set and passes only the ones whose state changes. */
 static rs_err_t kafka_pause_parts(rs_queue_t *q, rs_qpart_t **parts,
 				  size_t cnt, bool pause) {
 	kq_t *kq = KQ(q);
@@ -791,6 +827,9 @@ static rs_err_t kafka_pause_parts(rs_queue_t *q, rs_qpart_t **parts,
 	return kerr ? RS_ERR_QUEUE : RS_OK;
 }
 
+/* Synchronous commit of the stored offsets, after storing whatever the
+ * trackers finished since: the shutdown path, where losing the last
+ * auto-commit interval would mean redelivering finished work. */
 static rs_err_t kafka_commit(rs_queue_t *q) {
 	kq_t *kq = KQ(q);
 	rd_kafka_resp_err_t kerr;
@@ -1003,6 +1042,8 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Lifecycle                                                              */
 
+/* Consumer first (close commits), then the producer: flush, purge what is
+ * left so its delivery reports say so, stop the poller, destroy. */
 static void kafka_destroy(rs_queue_t *q) {
 	kq_t *kq = KQ(q);
 
@@ -1033,6 +1074,8 @@ static void kafka_destroy(rs_queue_t *q) {
 	q->be_state = NULL;
 }
 
+/* Builds the handles the roles ask for; on failure everything built so far
+ * is torn down without a group close (no group was joined). */
 static rs_err_t kafka_init(rs_queue_t *q, const rs_queue_conf_t *conf,
 			   char *errstr, size_t errstr_size) {
 	rs_err_t err = RS_ERR_CONFIG;
