@@ -177,6 +177,8 @@ rs_auth_t *rs_auth_new(const rs_auth_conf_t *conf, char *errstr,
 	rs_http_conf_t hc;
 	rs_http_t *http;
 
+	/* Everything a token request needs is checked here, at start-up,
+	 * so configuration mistakes surface before the first job does. */
 	if ((size_t)conf->flavour >= RS_ARRAY_SIZE(flavours)) {
 		snprintf(errstr, errstr_size, "unknown auth flavour %d",
 			 (int)conf->flavour);
@@ -230,6 +232,8 @@ rs_auth_t *rs_auth_new(const rs_auth_conf_t *conf, char *errstr,
 		rs_free(url);
 		return NULL;
 	}
+	/* The provider's own HTTP client: only the fetching thread uses it
+	 * (single flight), which is the one-thread-at-a-time rs_http needs. */
 	rs_http_conf_init(&hc);
 	hc.target = fl->name;
 	hc.ca_file = conf->ca_file;
@@ -407,6 +411,8 @@ RS_STATIC rs_error_t *auth_map_error(const char *tenant, const char *flavour,
 		snprintf(dbuf, sizeof(dbuf), "%.*s",
 			 (int)RS_MIN(n, (size_t)AUTH_MAX_DESC), desc);
 	}
+	/* The AADSTS code is what an operator searches for, so it always goes
+	 * into the message; the hint saves a trip to the error-code page. */
 	if (aad) {
 		snprintf(codebuf, sizeof(codebuf), " AADSTS%ld", aad);
 		for (i = 0; i < RS_ARRAY_SIZE(aadsts_hints); i++) {
@@ -416,6 +422,8 @@ RS_STATIC rs_error_t *auth_map_error(const char *tenant, const char *flavour,
 			}
 		}
 	}
+	/* The OAuth spec's one transient error code (RFC 6749 5.2 errata and
+	 * Entra's own list): the STS asks us to come back later. */
 	if (oerr && !strcmp(oerr, "temporarily_unavailable"))
 		retriable = true;
 	if (status == 429)
@@ -580,6 +588,8 @@ static rs_error_t *fetch_token(rs_auth_t *a, char **tokenp, size_t *lenp,
 		basic = basic_header(a, &basic_len);
 		rs_http_req_add_header(&req, basic);
 	}
+	/* No retry here: the caller (a job attempt) owns the retry policy
+	 * and reads the retriable flag and Retry-After we pass on. */
 	raw = rs_http_request_send(a->http, &req, &resp);
 	if (raw && resp.status >= 400) {
 		/* The STS's own error body says more than the generic
@@ -676,6 +686,12 @@ static rs_error_t *error_copy(const rs_error_t *src) {
 	return e;
 }
 
+/*
+ * The loop re-evaluates the state after every wait: a woken waiter may find
+ * a fresh token (done), the error of the fetch it waited for (shared, so a
+ * bad secret costs one request, not one per thread), or, if it slept
+ * through more than one fetch, a state where it must fetch itself.
+ */
 rs_err_t rs_auth_token(rs_auth_t *a, char *buf, size_t size,
 		       rs_error_t **errorp) {
 	rs_err_t err;
@@ -767,6 +783,8 @@ out:
 	return err;
 }
 
+/* CRYPTO_memcmp keeps the comparison time independent of where the
+ * tokens differ; cheap, and tokens are credentials. */
 void rs_auth_invalidate(rs_auth_t *a, const char *token) {
 	size_t len = token ? strlen(token) : 0;
 

@@ -34,6 +34,8 @@ struct rs_jwt_cred_s {
 static const char b64url_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* Written out rather than via EVP_EncodeBlock + translation: the URL-safe
+ * alphabet and the missing padding are then visible in one place. */
 size_t rs_jwt_b64url_encode(const void *data, size_t len, char *out,
 			    size_t out_size) {
 	const unsigned char *p = data;
@@ -82,6 +84,8 @@ static int b64url_value(unsigned char c) {
 	return -1;
 }
 
+/* Decoding is needed by tests and by anyone inspecting an assertion; it
+ * accumulates 6 bits per character and emits a byte per 8. */
 rs_err_t rs_jwt_b64url_decode(const char *in, size_t in_len, void *out,
 			      size_t out_size, size_t *out_len) {
 	unsigned char *o = out;
@@ -166,6 +170,8 @@ static rs_jwt_cred_t *cred_new(EVP_PKEY *pkey, X509 *cert, const char *what,
 	const ASN1_TIME *na;
 	struct tm tm;
 
+	/* PS256 and RS256 are RSA algorithms; an EC key would need ES256,
+	 * which Entra does not accept for client assertions. */
 	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
 		snprintf(errstr, errstr_size,
 			 "%s: the private key is not RSA (PS256/RS256 need "
@@ -191,6 +197,8 @@ static rs_jwt_cred_t *cred_new(EVP_PKEY *pkey, X509 *cert, const char *what,
 		cred = NULL;
 		goto out;
 	}
+	/* notAfter lets the provider warn about an expired certificate at
+	 * start-up instead of failing every request with AADSTS700027. */
 	na = X509_get0_notAfter(cert);
 	memset(&tm, 0, sizeof(tm));
 	if (na && ASN1_TIME_to_tm(na, &tm) == 1)
@@ -222,6 +230,8 @@ rs_jwt_cred_t *rs_jwt_cred_load_pfx_mem(const void *der, size_t der_len,
 		snprintf(errstr, errstr_size, "%s: PFX larger than 1 MiB", what);
 		goto out;
 	}
+	/* DER is the only PFX encoding in use; a PEM file given by mistake
+	 * fails here with "not a PKCS#12 file". */
 	p12 = d2i_PKCS12(NULL, &p, (long)der_len);
 	if (!p12) {
 		snprintf(msg, sizeof(msg), "%s: not a PKCS#12 (PFX) file", what);
@@ -315,6 +325,8 @@ rs_jwt_cred_t *rs_jwt_cred_load_pem(const char *key_path,
 	kbuf = read_file(key_path, &klen, errstr, errstr_size);
 	if (!kbuf)
 		goto out;
+	/* Reading into memory first (rather than BIO_new_file) lets us wipe
+	 * the key bytes afterwards. */
 	bio = BIO_new_mem_buf(kbuf, (int)klen);
 	pkey = PEM_read_bio_PrivateKey(bio, NULL, pem_passphrase,
 				       (void *)key_password);
@@ -473,6 +485,8 @@ rs_err_t rs_jwt_assertion_build(const rs_jwt_cred_t *cred,
 		goto out;
 	}
 
+	/* cJSON builds the JSON so a client id or URL with quotes or
+	 * backslashes is escaped rather than breaking the token. */
 	hdr = cJSON_CreateObject();
 	cJSON_AddStringToObject(hdr, "alg",
 				claims->alg == RS_JWT_PS256 ? "PS256" : "RS256");
@@ -481,6 +495,8 @@ rs_err_t rs_jwt_assertion_build(const rs_jwt_cred_t *cred,
 				claims->alg == RS_JWT_PS256 ? "x5t#S256" : "x5t",
 				rs_jwt_cred_thumbprint(cred, claims->alg));
 
+	/* iat is optional for Entra but harmless, and some STSs (Talkdesk's
+	 * JWT variant) require it; nbf = iat = now, exp <= now + 10 min. */
 	pl = cJSON_CreateObject();
 	cJSON_AddStringToObject(pl, "aud", claims->aud);
 	cJSON_AddStringToObject(pl, "iss", claims->client_id);

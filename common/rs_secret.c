@@ -28,6 +28,8 @@ static rs_err_t resolve_env(const char *ref, const char *name, char *buf,
 			 "secret reference \"%s\": empty variable name", ref);
 		return RS_ERR_SECRET;
 	}
+	/* getenv is read-only here; the process never calls setenv after
+	 * threads start, so this is safe from any thread. */
 	v = getenv(name);
 	if (!v) {
 		snprintf(errstr, errstr_size,
@@ -60,6 +62,8 @@ static rs_err_t resolve_file(const char *ref, const char *path,
 			 "secret reference \"%s\": empty path", ref);
 		return RS_ERR_SECRET;
 	}
+	/* Relative paths are relative to the config file that named them,
+	 * not to wherever the daemon happens to be started. */
 	if (path[0] != '/' && base_dir && *base_dir) {
 		if (!rs_snprintf(full, sizeof(full), "%s/%s", base_dir, path)) {
 			snprintf(errstr, errstr_size,
@@ -135,6 +139,7 @@ rs_err_t rs_secret_resolve(const char *ref, const char *base_dir, char *buf,
 			 "\"file:PATH\"), not an inline value");
 		return RS_ERR_SECRET;
 	}
+	/* A partial read may have left part of a secret in buf. */
 	if (err != RS_OK) {
 		rs_wipe(buf, size);
 		return err;
