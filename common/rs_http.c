@@ -1058,11 +1058,18 @@ rs_error_t *rs_http_request_send(rs_http_t *http, const rs_http_req_t *req,
 
 	lctx.tenant = req->tenant;
 	lctx.request_id = resp->request_id;
+	/* The error message quotes the server's error text, and a server
+	 * that echoes the request (some token endpoints do) would put a
+	 * secret request body into the log: for secret bodies only the
+	 * error code is logged. */
 	rs_dbg(&lctx, RS_DBG_HTTP, "HTTP",
 	       "< %d %s %s %zu bytes %lld us%s%s", resp->status,
 	       rs_http_method_name(req->method), http->target,
 	       resp->body_len, (long long)resp->elapsed_us,
-	       error ? " error: " : "", error ? rs_error_msg(error) : "");
+	       error ? " error: " : "",
+	       !error ? ""
+	       : req->body_secret ? rs_err_name(rs_error_code(error))
+				  : rs_error_msg(error));
 
 	count(http, resp, req->body_len, error ? rs_error_code(error) : RS_OK);
 	if (http->observe_cb) {

@@ -29,6 +29,8 @@
 #include "sim_priv.h"
 #include "sim_talkdesk.h"
 
+#include <curl/curl.h>
+
 #include <strings.h>
 #include <time.h>
 
@@ -602,8 +604,17 @@ static void td_guardian_list(sim_req_t *req, sim_resp_t *resp) {
 	for (i = start; i < sel.n && i < start + (size_t)per_page; i++)
 		cJSON_AddItemToArray(arr, guardian_user_json(tn, sel.v[i]));
 	sim_tenant_unlock(tn);
-	add_paging(req, root, "/guardian/users", "", page, per_page, sel.n,
-		   (size_t)cJSON_GetArraySize(arr), true, "prev");
+	/* The filter is mandatory, so every link carries it again: a "next"
+	 * without it would only earn the client a 400. */
+	{
+		char extra[1200];
+		char *esc = curl_easy_escape(NULL, filter, 0);
+		if (!esc || !rs_snprintf(extra, sizeof(extra), "&filter=%s", esc))
+			extra[0] = '\0';
+		curl_free(esc);
+		add_paging(req, root, "/guardian/users", extra, page, per_page,
+			   sel.n, (size_t)cJSON_GetArraySize(arr), true, "prev");
+	}
 	sim_vec_cleanup(&sel);
 	sim_resp_json(resp, 200, root, NULL);
 }

@@ -314,6 +314,30 @@ int main(void) {
 		it_resp_free(&r);
 	}
 
+	SUB_TEST("guardian: the next link keeps the required filter");
+	it_get(&r, sim, tok,
+	       "/talkdesk/guardian/users?filter=active%20eq%20true&per_page=1");
+	TEST_ASSERT(r.status == 200, "guardian page 1: %ld", r.status);
+	j = it_json(&r);
+	{
+		cJSON *next = cJSON_GetObjectItem(
+			cJSON_GetObjectItem(j, "_links"), "next");
+		const char *href = cJSON_GetStringValue(
+			cJSON_GetObjectItem(next, "href"));
+		char auth[2048];
+		const char *h[] = {auth, NULL};
+		it_resp_t r2;
+		TEST_ASSERT(href && strstr(href, "filter="),
+			    "next link without filter: %s", href ? href : "-");
+		rs_snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+		it_http(&r2, "GET", href, h, NULL, NULL, 0);
+		TEST_ASSERT(r2.status == 200, "following next: %ld %s",
+			    r2.status, r2.body);
+		it_resp_free(&r2);
+	}
+	cJSON_Delete(j);
+	it_resp_free(&r);
+
 	SUB_TEST("ring groups retired (2026-07-31) by default: 404");
 	it_get(&r, sim, tok, "/talkdesk/ring-groups");
 	TEST_ASSERT(r.status == 404, "retired: %ld", r.status);

@@ -797,7 +797,7 @@ static void test_secret_not_in_logs(void **state) {
 	assert_true(fd >= 0);
 	unlink(path);
 	rs_log_set_fd(fd);
-	assert_int_equal(rs_log_set_debug("auth", errstr, sizeof(errstr)), 0);
+	assert_int_equal(rs_log_set_debug("auth,http", errstr, sizeof(errstr)), 0);
 
 	mock_start(&m);
 	m.status = 401;
