@@ -1,0 +1,871 @@
+/*
+ * rs_worker: poll thread + thread pool applying group.members jobs.
+ *
+ * Threads: the caller of rs_worker_run() polls the queue (the only thread
+ * allowed to) and feeds rs_wsched; worker.threads pool threads take
+ * runnable jobs, apply them through rs_graph with their own rs_http_t and
+ * per-tenant rs_graph_t, and finish them (rs_queue_msg_done from the pool
+ * thread).  A retriable failure puts the job back into rs_wsched with a
+ * not_before time, so a throttled tenant holds no thread and other tenants
+ * keep going (guarantee 4).  One mutex (w->lock) guards the scheduler, the
+ * tenant table and the counters; nothing slow runs under it.
+ */
+#include "rs/rs_base.h"
+#include "rs/rs_auth.h"
+#include "rs/rs_envelope.h"
+#include "rs/rs_graph.h"
+#include "rs/rs_http.h"
+#include "rs/rs_log.h"
+#include "rs/rs_metrics.h"
+#include "rs/rs_queue.h"
+#include "rs_worker.h"
+#include "rs_wsched.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* Superseded jobs returned by one push: a key rarely has more waiting. */
+#define W_SUP_MAX 64
+/* Raw payload kept in an "invalid" DLQ record. */
+#define W_RAW_MAX (64 * 1024)
+
+typedef struct w_job_s {
+	rs_wjob_t sj;         /**< scheduler view; sj.opaque = this */
+	rs_qmsg_t *msg;       /**< NULL once done/released */
+	char *topic;
+	int32_t partition;
+	rs_envelope_t env;
+	int attempts;         /**< attempts made by this worker */
+} w_job_t;
+
+/* One tenant's shared state: the Entra token provider (thread-safe). */
+typedef struct w_tenant_s {
+	rs_auth_t *auth;
+	bool failed;          /**< could not be created: permanent */
+	char error[256];
+} w_tenant_t;
+
+/* Per pool-thread state. */
+typedef struct w_thread_s {
+	struct rs_worker_s *w;
+	pthread_t tid;
+	rs_http_t *http;
+	rs_graph_t **graphs; /**< per tenant index, lazily */
+	uint64_t rnd;        /**< xorshift state for jitter */
+} w_thread_t;
+
+struct rs_worker_s {
+	const rs_conf_t *conf;
+	const rs_conf_global_t *g;
+	rs_queue_t *q;
+	rs_metrics_t *metrics;
+	rs_metric_t *m_jobs, *m_inflight, *m_http;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;   /**< work arrived / job finished / stop */
+	pthread_mutex_t dlq_lock; /**< one produce+flush at a time */
+	rs_wsched_t *sched;
+	w_tenant_t *tenants;
+	size_t tenant_cnt;
+	w_thread_t *threads;
+	int thread_cnt;
+	atomic_bool stop;      /**< rs_worker_stop(): from a signal handler */
+	bool draining;         /**< pool: no new jobs, exit when idle */
+	int64_t last_activity; /**< monotonic ms of the last arrival/finish */
+	rs_worker_stats_t st;
+};
+
+static const rs_log_ctx_t *W_LOG = NULL;
+
+/* ------------------------------------------------------------------ */
+/* Metrics                                                            */
+
+static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
+	const char *v[3];
+	if (!w->m_jobs)
+		return;
+	v[0] = j && j->env.kind ? j->env.kind : "invalid";
+	v[1] = j && j->env.tenant && w->g->worker.metrics_tenant_labels
+		       ? j->env.tenant
+		       : "";
+	v[2] = outcome;
+	rs_metric_add(w->m_jobs, v, 1);
+}
+
+static void w_http_observe(const rs_http_event_t *ev, void *opaque) {
+	rs_worker_t *w = opaque;
+	char st[16];
+	const char *v[2];
+	if (!w->m_http)
+		return;
+	rs_snprintf(st, sizeof(st), "%d", ev->status);
+	v[0] = ev->target ? ev->target : "";
+	v[1] = st;
+	rs_metric_add(w->m_http, v, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Jobs                                                               */
+
+static void w_job_free(w_job_t *j) {
+	if (!j)
+		return;
+	rs_envelope_cleanup(&j->env);
+	rs_free(j->topic);
+	rs_free(j->sj.key);
+	rs_free(j);
+}
+
+/* Marks the job's message done (offset may advance) and frees the job. */
+static void w_job_done(rs_worker_t *w, w_job_t *j) {
+	if (j->msg)
+		rs_queue_msg_done(w->q, j->msg);
+	j->msg = NULL;
+	w_job_free(j);
+}
+
+static void w_job_release(rs_worker_t *w, w_job_t *j) {
+	if (j->msg)
+		rs_queue_msg_release(w->q, j->msg);
+	j->msg = NULL;
+	w_job_free(j);
+}
+
+/*
+ * Produces one DLQ record and waits for its delivery; retried with backoff
+ * while the worker runs, because marking the job done before the record is
+ * stored would lose it (guarantee 1).  @returns true when delivered.
+ */
+static bool w_dlq_send(rs_worker_t *w, const char *key, const char *val,
+		       size_t len) {
+	const char *topic = w->g->queue.kafka.topics.dlq;
+	int attempt = 0;
+	rs_err_t err;
+
+	for (;;) {
+		pthread_mutex_lock(&w->dlq_lock);
+		err = rs_queue_produce(w->q, topic, key, key ? strlen(key) : 0,
+				       val, len, NULL, 0, NULL);
+		if (err == RS_OK)
+			err = rs_queue_flush(w->q, 10000);
+		pthread_mutex_unlock(&w->dlq_lock);
+		if (err == RS_OK)
+			return true;
+		rs_log(W_LOG, LOG_ERR, "DLQ",
+		       "DLQ produce to %s failed (attempt %d): %s", topic,
+		       attempt + 1, rs_err_str(err));
+		if (atomic_load(&w->stop) || err == RS_ERR_QUEUE_FATAL)
+			return false;
+		usleep((useconds_t)(rs_http_backoff_ms(attempt++, 200, 5000,
+							NULL, NULL) *
+				    1000));
+	}
+}
+
+/* Builds the {"v":1,"kind":"invalid",...} record for an undecodable
+ * message.  The raw payload is kept (bounded) for the operator; it is the
+ * planner's output and holds no credentials. */
+static char *w_invalid_record(const void *val, size_t len, const char *why) {
+	cJSON *o = cJSON_CreateObject();
+	char *raw, *out;
+	size_t n = len > W_RAW_MAX ? W_RAW_MAX : len;
+
+	raw = rs_malloc(n + 1);
+	if (n)
+		memcpy(raw, val, n);
+	raw[n] = '\0';
+	/* cJSON strings stop at NUL: replace embedded ones. */
+	for (size_t i = 0; i < n; i++)
+		if (!raw[i])
+			raw[i] = '?';
+	cJSON_AddNumberToObject(o, "v", 1);
+	cJSON_AddStringToObject(o, "kind", "invalid");
+	cJSON_AddStringToObject(o, "raw", raw);
+	cJSON_AddBoolToObject(o, "raw_truncated", n < len);
+	cJSON_AddStringToObject(o, "error", why);
+	cJSON_AddNumberToObject(o, "time", (double)rs_wall_ms());
+	out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	rs_free(raw);
+	rs_assert(out);
+	return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tenants and Graph clients                                          */
+
+/* Creates the tenant's Entra provider (called under w->lock; rs_auth_new
+ * sends nothing, so this is quick).  The secret is wiped right after. */
+static void w_tenant_setup(rs_worker_t *w, size_t idx) {
+	const rs_conf_tenant_t *tn = rs_conf_tenant(w->conf, idx);
+	w_tenant_t *t = &w->tenants[idx];
+	rs_auth_conf_t ac;
+	char secret[4096], pw[1024], err[256];
+	rs_err_t e;
+
+	secret[0] = pw[0] = '\0';
+	rs_auth_conf_init(&ac);
+	ac.flavour = RS_AUTH_ENTRA;
+	ac.tenant = tn->id;
+	ac.login_base_url = tn->graph.login_url;
+	ac.directory = tn->graph.tenant_id;
+	ac.client_id = tn->graph.client_id;
+	ac.ca_file = w->g->http.ca_file;
+	switch (tn->graph.auth) {
+	case RS_CONF_AUTH_SECRET:
+		ac.cred = RS_AUTH_CRED_SECRET;
+		e = rs_conf_tenant_secret(tn, "tenant.graph.client_secret",
+					  secret, sizeof(secret), err,
+					  sizeof(err));
+		if (e != RS_OK)
+			goto fail;
+		ac.client_secret = secret;
+		break;
+	case RS_CONF_AUTH_CERT_PFX:
+		ac.cred = RS_AUTH_CRED_PFX;
+		ac.pfx_path = tn->graph.certificate.pfx;
+		e = rs_conf_tenant_secret(tn,
+					  "tenant.graph.certificate.pfx_password",
+					  pw, sizeof(pw), err, sizeof(err));
+		if (e != RS_OK && e != RS_ERR_NOT_FOUND)
+			goto fail;
+		ac.pfx_password = pw;
+		break;
+	default:
+		ac.cred = RS_AUTH_CRED_PEM;
+		/* The key is a secret reference ("file:..."): its resolved
+		 * value would be the PEM text, but rs_auth wants a path, so
+		 * only file: references are supported here. */
+		if (!tn->graph.certificate.key ||
+		    strncmp(tn->graph.certificate.key, "file:", 5)) {
+			rs_snprintf(err, sizeof(err),
+				    "graph.certificate.key must be file:PATH");
+			goto fail;
+		}
+		ac.key_pem_path = tn->graph.certificate.key + 5;
+		ac.cert_pem_path = tn->graph.certificate.cert;
+		break;
+	}
+	t->auth = rs_auth_new(&ac, err, sizeof(err));
+	if (!t->auth)
+		goto fail;
+	rs_wipe(secret, sizeof(secret));
+	rs_wipe(pw, sizeof(pw));
+	return;
+fail:
+	rs_wipe(secret, sizeof(secret));
+	rs_wipe(pw, sizeof(pw));
+	t->failed = true;
+	rs_snprintf(t->error, sizeof(t->error), "tenant %s: %s", tn->id, err);
+	rs_log(W_LOG, LOG_ERR, "TENANT", "%s", t->error);
+}
+
+/* This thread's Graph client for the tenant, NULL with *why set. */
+static rs_graph_t *w_graph_get(w_thread_t *th, const char *tenant,
+			       const char **why) {
+	rs_worker_t *w = th->w;
+	const rs_conf_tenant_t *tn;
+	size_t idx;
+	rs_graph_conf_t gc;
+	char err[256];
+
+	*why = "unknown tenant";
+	if (!tenant)
+		return NULL;
+	for (idx = 0; idx < w->tenant_cnt; idx++)
+		if (!strcmp(rs_conf_tenant(w->conf, idx)->id, tenant))
+			break;
+	if (idx == w->tenant_cnt)
+		return NULL;
+	tn = rs_conf_tenant(w->conf, idx);
+	if (!tn->enabled) {
+		*why = "tenant disabled";
+		return NULL;
+	}
+	if (th->graphs[idx])
+		return th->graphs[idx];
+	pthread_mutex_lock(&w->lock);
+	if (!w->tenants[idx].auth && !w->tenants[idx].failed)
+		w_tenant_setup(w, idx);
+	pthread_mutex_unlock(&w->lock);
+	if (w->tenants[idx].failed) {
+		*why = w->tenants[idx].error;
+		return NULL;
+	}
+	rs_graph_conf_init(&gc);
+	gc.tenant = tn->id;
+	gc.base_url = tn->graph.base_url;
+	gc.http = th->http;
+	gc.auth = w->tenants[idx].auth;
+	/* Short in-place retries only: a longer Retry-After comes back to
+	 * the worker, which parks the job without holding this thread. */
+	gc.max_attempts = 2;
+	gc.max_wait_ms = 1000;
+	gc.retry_base_ms = w->g->worker.retry_base_ms;
+	gc.retry_max_ms = w->g->worker.retry_max_ms;
+	th->graphs[idx] = rs_graph_new(&gc, err, sizeof(err));
+	if (!th->graphs[idx]) {
+		*why = "graph client creation failed";
+		rs_log(W_LOG, LOG_ERR, "TENANT", "tenant %s: %s", tn->id, err);
+	}
+	return th->graphs[idx];
+}
+
+/* ------------------------------------------------------------------ */
+/* Applying a job (pool thread, no lock held)                         */
+
+typedef enum {
+	W_OUT_APPLIED,
+	W_OUT_NOOP,
+	W_OUT_RETRY,
+	W_OUT_DLQ,
+} w_outcome_t;
+
+static uint64_t w_rand(void *opaque) {
+	w_thread_t *th = opaque;
+	th->rnd ^= th->rnd << 13;
+	th->rnd ^= th->rnd >> 7;
+	th->rnd ^= th->rnd << 17;
+	return th->rnd;
+}
+
+/*
+ * Runs one attempt of @p j.  On W_OUT_RETRY *delay_ms is the wait; on
+ * W_OUT_DLQ an error entry was appended to the envelope.
+ */
+static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
+			   uint64_t *writes) {
+	rs_worker_t *w = th->w;
+	rs_env_group_members_t *m = &j->env.members;
+	rs_graph_call_t call;
+	rs_error_t *e = NULL;
+	rs_graph_t *gr;
+	const char *why = NULL, **ids = NULL;
+	w_outcome_t out;
+	size_t i, n;
+	int attempt;
+
+	j->attempts++;
+	attempt = j->env.attempt + j->attempts;
+	rs_graph_call_init(&call, NULL, j->env.trace);
+	if (j->env.kind_id != RS_ENV_KIND_GROUP_MEMBERS) {
+		why = "unsupported job kind";
+		goto permanent;
+	}
+	gr = w_graph_get(th, j->env.tenant, &why);
+	if (!gr)
+		goto permanent;
+	n = m->add_cnt > m->remove_cnt ? m->add_cnt : m->remove_cnt;
+	ids = rs_calloc(n ? n : 1, sizeof(*ids));
+	/* Adds first, then removes: a member being replaced is never
+	 * missing from both states at once. */
+	if (m->add_cnt) {
+		for (i = 0; i < m->add_cnt; i++)
+			ids[i] = m->adds[i].id;
+		e = rs_graph_members_add(gr, m->group_id, ids, m->add_cnt,
+					 &call, NULL);
+	}
+	if (!e && m->remove_cnt) {
+		for (i = 0; i < m->remove_cnt; i++)
+			ids[i] = m->removes[i].id;
+		e = rs_graph_members_remove(gr, m->group_id, ids,
+					    m->remove_cnt, &call, NULL);
+	}
+	rs_free(ids);
+	*writes = call.writes;
+	pthread_mutex_lock(&w->lock);
+	w->st.graph_writes += call.writes;
+	w->st.http_requests += call.requests;
+	pthread_mutex_unlock(&w->lock);
+	if (!e)
+		return call.writes ? W_OUT_APPLIED : W_OUT_NOOP;
+
+	rs_envelope_error_append(
+		&j->env, rs_wall_ms(), attempt,
+		call.http_status ? call.http_status : rs_error_http_status(e),
+		call.error_code[0] ? call.error_code
+				   : rs_err_name(rs_error_code(e)),
+		call.error_message[0] ? call.error_message : rs_error_msg(e),
+		call.request_id[0] ? call.request_id : NULL);
+	if (rs_error_retriable(e) && j->attempts < w->g->worker.max_attempts) {
+		int64_t ra = rs_error_retry_after_ms(e);
+		/* Retry-After is the server's budget: honoured exactly.
+		 * Without it, exponential backoff with full jitter. */
+		*delay_ms = ra >= 0 ? ra
+				    : rs_http_backoff_ms(j->attempts - 1,
+							 w->g->worker.retry_base_ms,
+							 w->g->worker.retry_max_ms,
+							 w_rand, th);
+		out = W_OUT_RETRY;
+	} else {
+		out = W_OUT_DLQ;
+	}
+	rs_log(W_LOG, out == W_OUT_RETRY ? LOG_NOTICE : LOG_WARNING, "JOB",
+	       "tenant %s key %s generation %" PRId64 " attempt %d: %s%s",
+	       j->env.tenant, j->env.key, j->env.generation, attempt,
+	       rs_error_msg(e),
+	       out == W_OUT_RETRY ? " (will retry)" : " (dead-lettered)");
+	rs_error_destroy(e);
+	return out;
+
+permanent:
+	rs_envelope_error_append(&j->env, rs_wall_ms(), attempt, 0,
+				 "rostersync", why, NULL);
+	rs_log(W_LOG, LOG_WARNING, "JOB",
+	       "tenant %s key %s generation %" PRId64 ": %s (dead-lettered)",
+	       j->env.tenant ? j->env.tenant : "-", j->env.key,
+	       j->env.generation, why);
+	return W_OUT_DLQ;
+}
+
+/* Encodes the job with its error history and stores it in the DLQ. */
+static bool w_dlq_job(rs_worker_t *w, w_job_t *j) {
+	char *txt = NULL, err[256];
+	size_t len = 0;
+	bool ok;
+
+	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
+	    RS_OK) {
+		/* Should not happen (it was decoded); keep the job anyway. */
+		char *rec = w_invalid_record("", 0, err);
+		ok = w_dlq_send(w, j->sj.key, rec, strlen(rec));
+		cJSON_free(rec);
+		return ok;
+	}
+	ok = w_dlq_send(w, j->sj.key, txt, len);
+	rs_free(txt);
+	return ok;
+}
+
+static void *w_pool_main(void *arg) {
+	w_thread_t *th = arg;
+	rs_worker_t *w = th->w;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->draining) {
+		int64_t now = rs_now_ms(), delay = 0, deadline;
+		uint64_t writes = 0;
+		rs_wjob_t *sj = rs_wsched_next(w->sched, now);
+		w_outcome_t out;
+		w_job_t *j;
+		struct timespec ts;
+
+		if (!sj) {
+			deadline = rs_wsched_next_deadline(w->sched);
+			if (deadline > now + 200)
+				deadline = now + 200;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(deadline - now) * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+			continue;
+		}
+		j = sj->opaque;
+		pthread_mutex_unlock(&w->lock);
+
+		out = w_apply(th, j, &delay, &writes);
+		if (out == W_OUT_DLQ && !w_dlq_job(w, j)) {
+			/* Not stored in the DLQ (stopping or fatal): give the
+			 * message back so it is redelivered, never dropped. */
+			pthread_mutex_lock(&w->lock);
+			rs_wsched_finish(w->sched, sj, false);
+			w->st.released++;
+			pthread_mutex_unlock(&w->lock);
+			w_job_release(w, j);
+			pthread_mutex_lock(&w->lock);
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->last_activity = rs_now_ms();
+		if (out == W_OUT_RETRY) {
+			rs_wsched_retry(w->sched, sj, rs_now_ms() + delay);
+			w->st.retried++;
+			w_count(w, j, "retried");
+			pthread_cond_broadcast(&w->cond);
+			continue;
+		}
+		rs_wsched_finish(w->sched, sj, out != W_OUT_DLQ);
+		if (out == W_OUT_APPLIED) {
+			w->st.applied++;
+			w_count(w, j, "applied");
+		} else if (out == W_OUT_NOOP) {
+			w->st.noop++;
+			w_count(w, j, "noop");
+		} else {
+			w->st.dead_lettered++;
+			w_count(w, j, "dead_lettered");
+		}
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		w_job_done(w, j);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Poll thread                                                        */
+
+/* Dead-letters an undecodable message on the poll thread (rare; the
+ * record must be stored before the offset may move). */
+static void w_invalid(rs_worker_t *w, rs_qmsg_t *msg, const char *why) {
+	size_t len = 0, klen = 0;
+	const void *val = rs_qmsg_value(msg, &len);
+	const void *k = rs_qmsg_key(msg, &klen);
+	char key[RS_ENVELOPE_MAX_STR + 1], *rec;
+
+	rs_snprintf(key, sizeof(key), "%.*s",
+		    (int)(klen > RS_ENVELOPE_MAX_STR ? RS_ENVELOPE_MAX_STR
+						     : klen),
+		    k ? (const char *)k : "");
+	rs_log(W_LOG, LOG_WARNING, "JOB",
+	       "invalid message %s [%" PRId32 "] @%" PRId64 ": %s",
+	       rs_qmsg_topic(msg), rs_qmsg_partition(msg), rs_qmsg_offset(msg),
+	       why);
+	rec = w_invalid_record(val ? val : "", val ? len : 0, why);
+	if (w_dlq_send(w, key[0] ? key : NULL, rec, strlen(rec))) {
+		rs_queue_msg_done(w->q, msg);
+		pthread_mutex_lock(&w->lock);
+		w->st.invalid++;
+		w->st.dead_lettered++;
+		pthread_mutex_unlock(&w->lock);
+		w_count(w, NULL, "dead_lettered");
+	} else {
+		rs_queue_msg_release(w->q, msg);
+	}
+	cJSON_free(rec);
+}
+
+static void w_receive(rs_worker_t *w, rs_qmsg_t *msg) {
+	size_t len = 0, n, i;
+	const void *val = rs_qmsg_value(msg, &len);
+	rs_wjob_t *sup[W_SUP_MAX];
+	char err[256];
+	w_job_t *j;
+
+	j = rs_calloc(1, sizeof(*j));
+	if (rs_envelope_decode(val ? val : "", val ? len : 0, 0, &j->env, err,
+			       sizeof(err)) != RS_OK) {
+		w_job_free(j);
+		w_invalid(w, msg, err);
+		return;
+	}
+	j->msg = msg;
+	j->topic = rs_strdup(rs_qmsg_topic(msg));
+	j->partition = rs_qmsg_partition(msg);
+	j->sj.key = rs_strdup(j->env.key);
+	j->sj.generation = j->env.generation;
+	j->sj.opaque = j;
+	/* not_before is wall-clock; the scheduler runs on the monotonic
+	 * clock, so convert the remaining wait. */
+	if (j->env.not_before > 0) {
+		int64_t wait = j->env.not_before - rs_wall_ms();
+		j->sj.not_before = wait > 0 ? rs_now_ms() + wait : 0;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->st.received++;
+	w->last_activity = rs_now_ms();
+	n = rs_wsched_push(w->sched, &j->sj, sup, W_SUP_MAX);
+	w->st.superseded += n;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < n; i++) {
+		w_job_t *s = sup[i]->opaque;
+		rs_log(W_LOG, LOG_INFO, "JOB",
+		       "key %s generation %" PRId64 " superseded", s->sj.key,
+		       s->sj.generation);
+		w_count(w, s, "superseded");
+		w_job_done(w, s);
+	}
+}
+
+typedef struct w_revoke_s {
+	const rs_queue_partition_t *parts;
+	size_t cnt;
+} w_revoke_t;
+
+static bool w_match_part(rs_wjob_t *sj, void *opaque) {
+	const w_revoke_t *r = opaque;
+	const w_job_t *j = sj->opaque;
+	size_t i;
+	for (i = 0; i < r->cnt; i++)
+		if (r->parts[i].partition == j->partition &&
+		    !strcmp(r->parts[i].topic, j->topic))
+			return true;
+	return false;
+}
+
+static bool w_match_all(rs_wjob_t *sj, void *opaque) {
+	(void)sj;
+	(void)opaque;
+	return true;
+}
+
+/* Gives back every waiting (not running) job @p match selects. */
+static void w_release_if(rs_worker_t *w, bool (*match)(rs_wjob_t *, void *),
+			 void *opaque) {
+	rs_wjob_t *out[256];
+	size_t n, i;
+	do {
+		pthread_mutex_lock(&w->lock);
+		n = rs_wsched_remove_if(w->sched, match, opaque, out, 256);
+		w->st.released += n;
+		pthread_mutex_unlock(&w->lock);
+		for (i = 0; i < n; i++)
+			w_job_release(w, out[i]->opaque);
+	} while (n == 256);
+}
+
+/* on_revoke: drop not-yet-started jobs of the revoked partitions; running
+ * ones finish and mark themselves done (rs_queue waits for them). */
+static void w_on_revoke(rs_queue_t *q, const rs_queue_partition_t *parts,
+			size_t cnt, bool lost, void *opaque) {
+	w_revoke_t r = {parts, cnt};
+	(void)q;
+	(void)lost;
+	w_release_if(opaque, w_match_part, &r);
+}
+
+static void w_collect(rs_metrics_t *m, void *opaque) {
+	rs_worker_t *w = opaque;
+	size_t n;
+	(void)m;
+	pthread_mutex_lock(&w->lock);
+	n = rs_wsched_cnt(w->sched);
+	pthread_mutex_unlock(&w->lock);
+	rs_metric_set(w->m_inflight, NULL, (double)n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Life cycle                                                         */
+
+rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
+			   size_t errstr_size) {
+	static const char *job_labels[] = {"kind", "tenant", "outcome", NULL};
+	static const char *http_labels[] = {"target", "status", NULL};
+	rs_worker_t *w = rs_calloc(1, sizeof(*w));
+	const rs_conf_global_t *g = rs_conf_global(conf);
+	const char *topics[1], *props[RS_QUEUE_MAX_PROPS];
+	char *prop_buf[RS_QUEUE_MAX_PROPS];
+	rs_queue_conf_t qc;
+	size_t i, np = 0;
+	int t;
+
+	w->conf = conf;
+	w->g = g;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	pthread_mutex_init(&w->dlq_lock, NULL);
+	w->sched = rs_wsched_new();
+	w->tenant_cnt = rs_conf_tenant_count(conf);
+	w->tenants = rs_calloc(w->tenant_cnt ? w->tenant_cnt : 1,
+			       sizeof(*w->tenants));
+	if (g->queue.backend != RS_CONF_QUEUE_KAFKA) {
+		rs_snprintf(errstr, errstr_size,
+			    "queue.backend must be kafka for the worker");
+		goto fail;
+	}
+	w->metrics = rs_metrics_new();
+	w->m_jobs = rs_metrics_register(w->metrics, RS_METRIC_COUNTER,
+					"rostersync_jobs_total",
+					"Jobs finished or retried by outcome",
+					job_labels, NULL, 0);
+	w->m_inflight = rs_metrics_register(
+		w->metrics, RS_METRIC_GAUGE, "rostersync_worker_jobs_in_flight",
+		"Jobs held (waiting, delayed or running)", NULL, NULL, 0);
+	w->m_http = rs_metrics_register(w->metrics, RS_METRIC_COUNTER,
+					"rostersync_http_requests_total",
+					"HTTP requests by target and status",
+					http_labels, NULL, 0);
+	rs_metrics_set_collect(w->metrics, w_collect, w);
+	if (g->worker.metrics_listen && *g->worker.metrics_listen &&
+	    rs_metrics_serve(w->metrics, g->worker.metrics_listen, errstr,
+			     errstr_size) != RS_OK)
+		goto fail;
+
+	rs_queue_conf_init(&qc);
+	qc.backend = "kafka";
+	qc.roles = RS_QUEUE_ROLE_CONSUMER | RS_QUEUE_ROLE_PRODUCER;
+	qc.brokers = g->queue.kafka.brokers;
+	qc.group_id = g->worker.group_id;
+	qc.client_id = "rostersync-worker";
+	topics[0] = g->queue.kafka.topics.jobs_group;
+	qc.topics = topics;
+	qc.topic_cnt = 1;
+	for (i = 0; i < g->queue.kafka.properties.count &&
+		    np < RS_QUEUE_MAX_PROPS;
+	     i++) {
+		size_t n = strlen(g->queue.kafka.properties.keys[i]) +
+			   strlen(g->queue.kafka.properties.values[i]) + 2;
+		prop_buf[np] = rs_malloc(n);
+		rs_snprintf(prop_buf[np], n, "%s=%s",
+			    g->queue.kafka.properties.keys[i],
+			    g->queue.kafka.properties.values[i]);
+		props[np] = prop_buf[np];
+		np++;
+	}
+	qc.props = props;
+	qc.prop_cnt = np;
+	qc.max_inflight = (size_t)g->worker.max_in_flight;
+	qc.on_revoke = w_on_revoke;
+	qc.opaque = w;
+	w->q = rs_queue_new(&qc, errstr, errstr_size);
+	for (i = 0; i < np; i++)
+		rs_free(prop_buf[i]);
+	if (!w->q)
+		goto fail;
+
+	w->thread_cnt = g->worker.threads;
+	w->threads = rs_calloc((size_t)w->thread_cnt, sizeof(*w->threads));
+	for (t = 0; t < w->thread_cnt; t++) {
+		w_thread_t *th = &w->threads[t];
+		rs_http_conf_t hc;
+		rs_http_conf_init(&hc);
+		hc.target = "graph";
+		hc.ca_file = g->http.ca_file;
+		hc.user_agent = g->http.user_agent;
+		hc.timeout_ms = g->http.timeout_ms;
+		hc.connect_timeout_ms = g->http.connect_timeout_ms;
+		hc.observe_cb = w_http_observe;
+		hc.observe_opaque = w;
+		th->w = w;
+		th->http = rs_http_new(&hc, errstr, errstr_size);
+		if (!th->http)
+			goto fail;
+		th->graphs = rs_calloc(w->tenant_cnt ? w->tenant_cnt : 1,
+				       sizeof(*th->graphs));
+		if (getrandom(&th->rnd, sizeof(th->rnd), 0) !=
+			    (ssize_t)sizeof(th->rnd) ||
+		    !th->rnd)
+			th->rnd = 0x9e3779b97f4a7c15ull + (uint64_t)t;
+	}
+	return w;
+fail:
+	rs_worker_destroy(w);
+	return NULL;
+}
+
+void rs_worker_stop(rs_worker_t *w) {
+	atomic_store(&w->stop, true);
+}
+
+void rs_worker_stats(rs_worker_t *w, rs_worker_stats_t *st) {
+	pthread_mutex_lock(&w->lock);
+	*st = w->st;
+	pthread_mutex_unlock(&w->lock);
+}
+
+rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
+	rs_err_t err = RS_OK, e;
+	int t, started = 0;
+	int64_t deadline;
+	char errstr[256];
+
+	w->last_activity = rs_now_ms();
+	w->draining = false;
+	for (t = 0; t < w->thread_cnt; t++) {
+		if (pthread_create(&w->threads[t].tid, NULL, w_pool_main,
+				   &w->threads[t]))
+			break;
+		started++;
+	}
+	if (started == 0) {
+		err = RS_ERR_FAIL;
+		atomic_store(&w->stop, true);
+	}
+	while (!atomic_load(&w->stop)) {
+		rs_qmsg_t *msg = NULL;
+		size_t held;
+		int64_t idle;
+
+		pthread_mutex_lock(&w->lock);
+		held = rs_wsched_cnt(w->sched);
+		idle = rs_now_ms() - w->last_activity;
+		pthread_mutex_unlock(&w->lock);
+		if (until_idle_ms > 0 && held == 0 && idle >= until_idle_ms) {
+			rs_log(W_LOG, LOG_INFO, "WORKER",
+			       "idle for %" PRId64 " ms: stopping", idle);
+			break;
+		}
+		/* Bounded memory (guarantee 6): at max_in_flight held jobs
+		 * the poll only serves the group, rs_queue hands out
+		 * nothing more (RS_ERR_TOO_LARGE). */
+		e = rs_queue_poll(w->q, 100, &msg);
+		if (e == RS_ERR_TOO_LARGE) {
+			usleep(10000);
+			continue;
+		}
+		if (e != RS_OK) {
+			rs_queue_fatal_error(w->q, errstr, sizeof(errstr));
+			rs_log(W_LOG, LOG_ERR, "WORKER", "poll: %s: %s",
+			       rs_err_str(e), errstr);
+			err = e;
+			break;
+		}
+		if (msg)
+			w_receive(w, msg);
+	}
+
+	/* Shutdown (guarantee 7): nothing new starts, waiting jobs are
+	 * given back at once (they were not started), running ones get
+	 * worker.shutdown_timeout to finish. */
+	w_release_if(w, w_match_all, NULL);
+	deadline = rs_now_ms() + w->g->worker.shutdown_timeout_ms;
+	pthread_mutex_lock(&w->lock);
+	w->draining = true;
+	pthread_cond_broadcast(&w->cond);
+	while (rs_wsched_running(w->sched) > 0 && rs_now_ms() < deadline) {
+		pthread_mutex_unlock(&w->lock);
+		usleep(20000);
+		pthread_mutex_lock(&w->lock);
+	}
+	if (rs_wsched_running(w->sched) > 0)
+		rs_log(W_LOG, LOG_WARNING, "WORKER",
+		       "%zu job(s) still running after shutdown_timeout; "
+		       "waiting for their current request",
+		       rs_wsched_running(w->sched));
+	pthread_mutex_unlock(&w->lock);
+	/* A running job can't be interrupted mid-request: it ends within
+	 * http.timeout; only then may the queue close (its message must be
+	 * done or released before). */
+	for (t = 0; t < started; t++)
+		pthread_join(w->threads[t].tid, NULL);
+	/* Waiting jobs a finishing thread pushed back meanwhile (retry). */
+	w_release_if(w, w_match_all, NULL);
+	e = rs_queue_close(w->q);
+	if (e != RS_OK && err == RS_OK)
+		rs_log(W_LOG, LOG_WARNING, "WORKER", "close: %s",
+		       rs_err_str(e));
+	return err;
+}
+
+void rs_worker_destroy(rs_worker_t *w) {
+	size_t i;
+	int t;
+	if (!w)
+		return;
+	rs_queue_destroy(w->q);
+	for (t = 0; w->threads && t < w->thread_cnt; t++) {
+		w_thread_t *th = &w->threads[t];
+		for (i = 0; th->graphs && i < w->tenant_cnt; i++)
+			rs_graph_destroy(th->graphs[i]);
+		rs_free(th->graphs);
+		rs_http_destroy(th->http);
+	}
+	rs_free(w->threads);
+	for (i = 0; i < w->tenant_cnt; i++)
+		rs_auth_destroy(w->tenants[i].auth);
+	rs_free(w->tenants);
+	rs_metrics_destroy(w->metrics);
+	rs_wsched_destroy(w->sched);
+	pthread_mutex_destroy(&w->dlq_lock);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	rs_free(w);
+}
