@@ -1,0 +1,171 @@
+/*
+ * Unit tests of rs_wsched, the worker's scheduling core: per-key FIFO,
+ * supersede by generation, retry delays that hold no slot, delay order.
+ */
+#include "rs/rs_base.h"
+#include "rs_wsched.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+static void job_init(rs_wjob_t *j, const char *key, int64_t gen) {
+	memset(j, 0, sizeof(*j));
+	j->key = (char *)key;
+	j->generation = gen;
+}
+
+/* Same key: one at a time, in push order; other keys run meanwhile. */
+static void test_fifo_per_key(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t a1, a2, b1, *sup[4];
+	(void)state;
+	job_init(&a1, "a", 1);
+	job_init(&a2, "a", 1);
+	job_init(&b1, "b", 1);
+	assert_int_equal(rs_wsched_push(s, &a1, sup, 4), 0);
+	assert_int_equal(rs_wsched_push(s, &a2, sup, 4), 0);
+	assert_int_equal(rs_wsched_push(s, &b1, sup, 4), 0);
+	assert_int_equal(rs_wsched_cnt(s), 3);
+	assert_ptr_equal(rs_wsched_next(s, 0), &a1);
+	/* a2 waits for a1; b1 may run in parallel. */
+	assert_ptr_equal(rs_wsched_next(s, 0), &b1);
+	assert_null(rs_wsched_next(s, 0));
+	assert_int_equal(rs_wsched_running(s), 2);
+	rs_wsched_finish(s, &a1, true);
+	assert_ptr_equal(rs_wsched_next(s, 0), &a2);
+	rs_wsched_finish(s, &a2, true);
+	rs_wsched_finish(s, &b1, true);
+	assert_int_equal(rs_wsched_cnt(s), 0);
+	assert_null(rs_wsched_next(s, 0));
+	rs_wsched_destroy(s);
+}
+
+/* A newer generation drops waiting older ones, never the running one; an
+ * older one than applied or waiting is dropped itself. */
+static void test_supersede(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t g1, g2, g3, g4, old, *sup[4];
+	(void)state;
+	job_init(&g1, "k", 1);
+	job_init(&g2, "k", 2);
+	job_init(&g3, "k", 3);
+	job_init(&g4, "k", 4);
+	job_init(&old, "k", 2);
+	assert_int_equal(rs_wsched_push(s, &g1, sup, 4), 0);
+	assert_ptr_equal(rs_wsched_next(s, 0), &g1); /* running */
+	assert_int_equal(rs_wsched_push(s, &g2, sup, 4), 0);
+	assert_int_equal(rs_wsched_push(s, &g3, sup, 4), 1);
+	assert_ptr_equal(sup[0], &g2);
+	/* Older than the waiting g3: itself superseded. */
+	assert_int_equal(rs_wsched_push(s, &old, sup, 4), 1);
+	assert_ptr_equal(sup[0], &old);
+	assert_int_equal(rs_wsched_cnt(s), 2);
+	rs_wsched_finish(s, &g1, true);
+	assert_ptr_equal(rs_wsched_next(s, 0), &g3);
+	rs_wsched_finish(s, &g3, true);
+	/* Applied mark 3: a replayed generation 2 is stale... */
+	job_init(&old, "k", 2);
+	assert_int_equal(rs_wsched_push(s, &old, sup, 4), 1);
+	assert_ptr_equal(sup[0], &old);
+	/* ...generation 4 runs. */
+	assert_int_equal(rs_wsched_push(s, &g4, sup, 4), 0);
+	assert_ptr_equal(rs_wsched_next(s, 0), &g4);
+	rs_wsched_finish(s, &g4, false);
+	assert_int_equal(rs_wsched_cnt(s), 0);
+	rs_wsched_destroy(s);
+}
+
+/* A dead-lettered (not applied) job leaves no mark: an equal generation
+ * (the DLQ replay) still runs. */
+static void test_dlq_no_mark(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t a, b, *sup[2];
+	(void)state;
+	job_init(&a, "k", 5);
+	job_init(&b, "k", 5);
+	rs_wsched_push(s, &a, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 0), &a);
+	rs_wsched_finish(s, &a, false);
+	assert_int_equal(rs_wsched_push(s, &b, sup, 2), 0);
+	assert_ptr_equal(rs_wsched_next(s, 0), &b);
+	rs_wsched_finish(s, &b, true);
+	rs_wsched_destroy(s);
+}
+
+/* A delayed job frees its slot, keeps its key's order, and delayed jobs
+ * come out in not_before order. */
+static void test_retry_delay_order(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t a, a2, b, c, *sup[2];
+	(void)state;
+	job_init(&a, "a", 1);
+	job_init(&a2, "a", 1);
+	job_init(&b, "b", 1);
+	job_init(&c, "c", 1);
+	rs_wsched_push(s, &a, sup, 2);
+	rs_wsched_push(s, &a2, sup, 2);
+	rs_wsched_push(s, &b, sup, 2);
+	rs_wsched_push(s, &c, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 100), &a);
+	assert_ptr_equal(rs_wsched_next(s, 100), &b);
+	rs_wsched_retry(s, &a, 500); /* throttled: Retry-After */
+	rs_wsched_retry(s, &b, 300);
+	assert_int_equal(rs_wsched_running(s), 0);
+	/* a2 stays behind a (same key); c runs now. */
+	assert_ptr_equal(rs_wsched_next(s, 100), &c);
+	assert_null(rs_wsched_next(s, 100));
+	assert_int_equal(rs_wsched_next_deadline(s), 300);
+	rs_wsched_finish(s, &c, true);
+	assert_null(rs_wsched_next(s, 299));
+	/* Both due: the earlier not_before first. */
+	assert_ptr_equal(rs_wsched_next(s, 1000), &b);
+	assert_ptr_equal(rs_wsched_next(s, 1000), &a);
+	rs_wsched_finish(s, &a, true);
+	rs_wsched_finish(s, &b, true);
+	assert_ptr_equal(rs_wsched_next(s, 1000), &a2);
+	rs_wsched_finish(s, &a2, true);
+	assert_int_equal(rs_wsched_cnt(s), 0);
+	rs_wsched_destroy(s);
+}
+
+static bool match_key_b(rs_wjob_t *j, void *opaque) {
+	(void)opaque;
+	return !strcmp(j->key, "b");
+}
+
+/* Revoke/shutdown: waiting jobs removed, the running one stays. */
+static void test_remove_if(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t b1, b2, c, *sup[2], *out[4];
+	(void)state;
+	job_init(&b1, "b", 1);
+	job_init(&b2, "b", 1);
+	job_init(&c, "c", 1);
+	rs_wsched_push(s, &b1, sup, 2);
+	rs_wsched_push(s, &b2, sup, 2);
+	rs_wsched_push(s, &c, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 0), &b1);
+	assert_int_equal(rs_wsched_remove_if(s, match_key_b, NULL, out, 4), 1);
+	assert_ptr_equal(out[0], &b2);
+	assert_int_equal(rs_wsched_cnt(s), 2);
+	rs_wsched_finish(s, &b1, true);
+	assert_ptr_equal(rs_wsched_next(s, 0), &c);
+	rs_wsched_finish(s, &c, true);
+	assert_int_equal(rs_wsched_cnt(s), 0);
+	rs_wsched_destroy(s);
+}
+
+int main(void) {
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fifo_per_key),
+		cmocka_unit_test(test_supersede),
+		cmocka_unit_test(test_dlq_no_mark),
+		cmocka_unit_test(test_retry_delay_order),
+		cmocka_unit_test(test_remove_if),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
