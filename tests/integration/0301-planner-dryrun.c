@@ -1,0 +1,335 @@
+/*
+ * 0301-planner-dryrun.c - one planner cycle in dry-run against an
+ * in-process simulator, with the sim's own state as the oracle.
+ *
+ * Proves, for every tenant (one of them certificate-only) and every
+ * mapped group:
+ *  - the plan's adds are exactly desired - current and its removes exactly
+ *    current - desired, where desired = the Entra ids of the queue's
+ *    Talkdesk users (e-mail matched against mail or UPN, case-insensitive)
+ *    and current = the group's user members in the sim;
+ *  - applying the plan to the current members yields exactly the desired
+ *    set, so a worker applying it converges the group;
+ *  - unresolved e-mails are counted per group as the oracle predicts;
+ *  - the deletion guard (max_removals = 0) holds back exactly the removes;
+ *    --force-removals publishes them again; additive mode removes nothing;
+ *  - the summary totals match the plan, and plan.csv has one row per
+ *    planned member change.
+ */
+#include "rs/rs_base.h"
+#include "rs_test.h"
+#include "rs_sim.h"
+
+#include "rs/rs_conf.h"
+#include "rs/rs_http.h"
+#include "rs_planner.h"
+
+#include <cjson/cJSON.h>
+#include <strings.h>
+
+static const char *jstr(const cJSON *o, const char *k) {
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static bool in_arr(const cJSON *arr, const char *s) {
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) if (cJSON_IsString(it) &&
+					!strcmp(it->valuestring, s)) return true;
+	return false;
+}
+
+static void add_unique(cJSON *arr, const char *s) {
+	if (!in_arr(arr, s))
+		cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+}
+
+/* Entra user id for an e-mail: mail or UPN, case-insensitive. */
+static const char *entra_id(const cJSON *entra, const char *email) {
+	const cJSON *u;
+	cJSON_ArrayForEach(u, cJSON_GetObjectItem(entra, "users")) {
+		const char *m = jstr(u, "mail"), *upn = jstr(u, "userPrincipalName");
+		if ((m && !strcasecmp(m, email)) || (upn && !strcasecmp(upn, email)))
+			return jstr(u, "id");
+	}
+	return NULL;
+}
+
+typedef struct expect_s {
+	cJSON *desired; /* ids */
+	cJSON *current; /* user ids */
+	size_t unresolved;
+} expect_t;
+
+/* The oracle for one mapped group, from the sim's state. */
+static void expect_group(rs_sim_t *sim, const char *tenant, const char *queue,
+			 const char *group_id, expect_t *ex) {
+	char *s = rs_sim_state_json(sim, tenant);
+	cJSON *root = cJSON_Parse(s), *tn, *td, *entra, *q, *g, *m, *u;
+	bool found = false;
+
+	rs_free(s);
+	tn = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "tenants"), tenant);
+	TEST_ASSERT(tn, "state of %s", tenant);
+	td = cJSON_GetObjectItem(tn, "talkdesk");
+	entra = cJSON_GetObjectItem(tn, "entra");
+	ex->desired = cJSON_CreateArray();
+	ex->current = cJSON_CreateArray();
+	ex->unresolved = 0;
+	cJSON_ArrayForEach(q, cJSON_GetObjectItem(td, "queues")) {
+		if (strcmp(jstr(q, "name"), queue))
+			continue;
+		found = true;
+		cJSON_ArrayForEach(m, cJSON_GetObjectItem(q, "users")) {
+			const char *email = NULL, *id;
+			cJSON_ArrayForEach(u, cJSON_GetObjectItem(td, "users"))
+				if (!strcmp(jstr(u, "id"), m->valuestring))
+					email = jstr(u, "email");
+			TEST_ASSERT(email, "talkdesk user %s has an e-mail",
+				    m->valuestring);
+			id = entra_id(entra, email);
+			if (id)
+				add_unique(ex->desired, id);
+			else
+				ex->unresolved++;
+		}
+	}
+	TEST_ASSERT(found, "queue %s in the sim", queue);
+	cJSON_ArrayForEach(g, cJSON_GetObjectItem(entra, "groups")) {
+		if (strcmp(jstr(g, "id"), group_id))
+			continue;
+		cJSON_ArrayForEach(m, cJSON_GetObjectItem(g, "members")) {
+			/* Only user members are managed by the planner. */
+			bool user = false;
+			cJSON_ArrayForEach(u, cJSON_GetObjectItem(entra, "users"))
+				user = user || !strcmp(jstr(u, "id"), m->valuestring);
+			if (user)
+				add_unique(ex->current, m->valuestring);
+		}
+	}
+	cJSON_Delete(root);
+}
+
+static cJSON *load_json(const char *path) {
+	FILE *fp = fopen(path, "r");
+	char *buf;
+	long n;
+	cJSON *j;
+
+	TEST_ASSERT(fp, "open %s", path);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	buf = rs_calloc(1, (size_t)n + 1);
+	TEST_ASSERT(fread(buf, 1, (size_t)n, fp) == (size_t)n, "read %s", path);
+	fclose(fp);
+	j = cJSON_Parse(buf);
+	TEST_ASSERT(j, "%s is JSON", path);
+	rs_free(buf);
+	return j;
+}
+
+static size_t count_lines(const char *path) {
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+	int c;
+	TEST_ASSERT(fp, "open %s", path);
+	while ((c = fgetc(fp)) != EOF)
+		n += c == '\n';
+	fclose(fp);
+	return n;
+}
+
+typedef struct totals_s {
+	size_t adds, removes, held, groups_with_removes;
+} totals_t;
+
+/* One dry-run cycle with the given overrides; checks every group against
+ * the oracle.  mode: 0 exact, 1 exact + guard, 2 exact + guard + force,
+ * 3 additive. */
+static void run_cycle(rs_sim_t *sim, const char *dir, int mode,
+		      totals_t *tot) {
+	char main_path[1024], report[1024], path[1100], err[4096];
+	const char *ov[4];
+	size_t nov = 0, i;
+	rs_conf_t *conf;
+	rs_planner_t *p;
+	rs_planner_opts_t opts;
+	rs_planner_summary_t sum;
+	cJSON *plan, *t;
+
+	memset(tot, 0, sizeof(*tot));
+	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
+	rs_snprintf(report, sizeof(report), "%s/report%d", dir, mode);
+	ov[nov++] = mode == 0 || mode == 3 ? "planner.max_removals=100000"
+					   : "planner.max_removals=0";
+	ov[nov++] = mode == 0 || mode == 3 ? "planner.max_removal_percent=100"
+					   : "planner.max_removal_percent=0";
+	if (mode == 3)
+		ov[nov++] = "tenant.*.sync.mode=additive";
+	conf = rs_conf_load(main_path, ov, nov, err, sizeof(err));
+	TEST_ASSERT(conf, "config: %s", err);
+	memset(&opts, 0, sizeof(opts));
+	opts.dry_run = true;
+	opts.force_removals = mode == 2;
+	opts.report_dir = report;
+	p = rs_planner_new(conf, &opts, err, sizeof(err));
+	TEST_ASSERT(p, "planner: %s", err);
+	TEST_ASSERT(rs_planner_cycle(p, &sum) == RS_OK, "cycle ok");
+	TEST_ASSERT(sum.errors == 0, "no errors");
+	TEST_ASSERT(sum.tenants == rs_conf_tenant_count(conf), "all tenants");
+
+	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	plan = load_json(path);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants")) {
+		const char *tid = jstr(t, "id");
+		cJSON *g;
+		TEST_ASSERT(!cJSON_GetObjectItem(t, "error"), "tenant %s ok", tid);
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(t, "groups")) {
+			cJSON *adds = cJSON_GetObjectItem(g, "adds"),
+			      *rems = cJSON_GetObjectItem(g, "removes"),
+			      *held = cJSON_GetObjectItem(g, "held_back"), *m,
+			      *result;
+			const char *gid = jstr(g, "group_id");
+			size_t nexp_add = 0, nexp_rem = 0;
+			expect_t ex;
+
+			expect_group(sim, tid, jstr(g, "queue"), gid, &ex);
+			/* Expected sizes of both differences. */
+			cJSON_ArrayForEach(m, ex.desired) nexp_add +=
+				!in_arr(ex.current, m->valuestring);
+			cJSON_ArrayForEach(m, ex.current) nexp_rem +=
+				!in_arr(ex.desired, m->valuestring);
+			TEST_ASSERT((size_t)cJSON_GetArraySize(adds) == nexp_add,
+				    "%s/%s: %d adds, expected %zu", tid, gid,
+				    cJSON_GetArraySize(adds), nexp_add);
+			cJSON_ArrayForEach(m, adds) {
+				const char *id = jstr(m, "id");
+				TEST_ASSERT(in_arr(ex.desired, id) &&
+						    !in_arr(ex.current, id),
+					    "%s/%s: add %s is desired and absent",
+					    tid, gid, id);
+				TEST_ASSERT(jstr(m, "email"), "add has e-mail");
+			}
+			if (mode == 3) {
+				TEST_ASSERT(cJSON_GetArraySize(rems) == 0 &&
+						    cJSON_GetArraySize(held) == 0,
+					    "additive: no removals");
+			} else {
+				cJSON *r = mode == 1 && nexp_rem ? held : rems;
+				TEST_ASSERT(
+					(size_t)cJSON_GetArraySize(r) == nexp_rem,
+					"%s/%s: %d removals, expected %zu", tid,
+					gid, cJSON_GetArraySize(r), nexp_rem);
+				cJSON_ArrayForEach(m, r) TEST_ASSERT(
+					in_arr(ex.current, jstr(m, "id")) &&
+						!in_arr(ex.desired,
+							jstr(m, "id")),
+					"%s/%s: removal %s current, not desired",
+					tid, gid, jstr(m, "id"));
+				if (mode == 1)
+					TEST_ASSERT(cJSON_GetArraySize(rems) == 0,
+						    "guard: nothing removed");
+				else
+					TEST_ASSERT(cJSON_GetArraySize(held) == 0,
+						    "nothing held back");
+			}
+			/* Applying the plan converges to the desired set. */
+			if (mode == 0 || mode == 2) {
+				result = cJSON_Duplicate(ex.current, 1);
+				cJSON_ArrayForEach(m, adds)
+					add_unique(result, jstr(m, "id"));
+				cJSON_ArrayForEach(m, rems) {
+					int k = 0;
+					cJSON *x;
+					cJSON_ArrayForEach(x, result) {
+						if (!strcmp(x->valuestring,
+							    jstr(m, "id")))
+							break;
+						k++;
+					}
+					cJSON_DeleteItemFromArray(result, k);
+				}
+				TEST_ASSERT(cJSON_GetArraySize(result) ==
+						    cJSON_GetArraySize(ex.desired),
+					    "%s/%s: converged size", tid, gid);
+				cJSON_ArrayForEach(m, ex.desired) TEST_ASSERT(
+					in_arr(result, m->valuestring),
+					"%s/%s: converged", tid, gid);
+				cJSON_Delete(result);
+			}
+			TEST_ASSERT((size_t)cJSON_GetObjectItem(g, "unresolved")
+						    ->valuedouble == ex.unresolved,
+				    "%s/%s: unresolved %zu", tid, gid,
+				    ex.unresolved);
+			tot->adds += (size_t)cJSON_GetArraySize(adds);
+			tot->removes += (size_t)cJSON_GetArraySize(rems);
+			tot->held += (size_t)cJSON_GetArraySize(held);
+			tot->groups_with_removes += nexp_rem > 0;
+			cJSON_Delete(ex.desired);
+			cJSON_Delete(ex.current);
+		}
+	}
+	TEST_ASSERT(sum.adds == tot->adds && sum.removes == tot->removes &&
+			    sum.held_back == tot->held,
+		    "summary matches the plan");
+	rs_snprintf(path, sizeof(path), "%s/plan.csv", report);
+	i = count_lines(path);
+	TEST_ASSERT(i == 1 + tot->adds + tot->removes + tot->held,
+		    "plan.csv: header + one row per change (%zu lines)", i);
+	cJSON_Delete(plan);
+	rs_planner_destroy(p);
+	rs_conf_destroy(conf);
+}
+
+int main(void) {
+	rs_sim_conf_t sc;
+	rs_sim_gen_t gen;
+	rs_sim_t *sim;
+	char err[512], dir[512];
+	totals_t exact, guard, forced, additive;
+
+	TEST_ASSERT(rs_http_global_init() == RS_OK, "curl init");
+	rs_sim_conf_init(&sc);
+	sim = rs_sim_new(&sc, err, sizeof(err));
+	TEST_ASSERT(sim, "sim: %s", err);
+	rs_sim_gen_init(&gen);
+	gen.tenants = 3;
+	gen.users = 150;
+	gen.queues = 6;
+	gen.seed = 301;
+	gen.cert_every = 2; /* t002 authenticates with a certificate */
+	TEST_ASSERT(rs_sim_generate(sim, &gen, err, sizeof(err)) == RS_OK,
+		    "generate: %s", err);
+	TEST_ASSERT(rs_sim_start(sim, err, sizeof(err)) == RS_OK, "start: %s",
+		    err);
+	rs_test_mkdtemp(dir, sizeof(dir));
+	TEST_ASSERT(rs_sim_print_config(sim, dir, err, sizeof(err)) == RS_OK,
+		    "print-config: %s", err);
+
+	SUB_TEST("exact mode, guard off: plan = desired - current");
+	run_cycle(sim, dir, 0, &exact);
+	TEST_ASSERT(exact.adds > 0 && exact.removes > 0,
+		    "the dataset has drift both ways (%zu adds, %zu removes)",
+		    exact.adds, exact.removes);
+
+	SUB_TEST("deletion guard holds back every removal");
+	run_cycle(sim, dir, 1, &guard);
+	TEST_ASSERT(guard.removes == 0 && guard.held == exact.removes &&
+			    guard.adds == exact.adds,
+		    "held %zu of %zu", guard.held, exact.removes);
+
+	SUB_TEST("--force-removals overrides the guard");
+	run_cycle(sim, dir, 2, &forced);
+	TEST_ASSERT(forced.removes == exact.removes && forced.held == 0,
+		    "forced");
+
+	SUB_TEST("additive mode never removes");
+	run_cycle(sim, dir, 3, &additive);
+	TEST_ASSERT(additive.adds == exact.adds && additive.removes == 0,
+		    "additive");
+
+	rs_test_rmtree(dir);
+	rs_sim_destroy(sim);
+	return rs_test_finish();
+}
