@@ -785,6 +785,10 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 		int64_t idle;
 
 		pthread_mutex_lock(&w->lock);
+		/* Idle time counts only once the group gave us partitions:
+		 * joining takes seconds and is not idleness. */
+		if (rs_queue_assignment_cnt(w->q) == 0)
+			w->last_activity = rs_now_ms();
 		held = rs_wsched_cnt(w->sched);
 		idle = rs_now_ms() - w->last_activity;
 		pthread_mutex_unlock(&w->lock);

@@ -1,0 +1,469 @@
+/*
+ * 0302-worker-kafka: the worker (rs_workerlib, in-process) against a real
+ * broker and the in-process simulator.
+ *
+ * 1. Jobs built with rs_envelope (adds + removes for one group; a job for a
+ *    nonexistent group; a message that is not JSON) are produced to a
+ *    unique topic prefix; the worker runs until idle.  The sim's group
+ *    membership must equal the expected set; the DLQ must hold exactly the
+ *    invalid message (wrapped) and the failed job with its error history
+ *    (404); the worker counted them.
+ * 2. The same job again (new worker, same group: resumes from the committed
+ *    offsets): no Graph write (sim writes_applied unchanged), counted noop.
+ * 3. Generation 5 then generation 3 for one key: 3 is superseded (its user
+ *    is not added).
+ * 4. Faults (429 with Retry-After, 503) on the second tenant's group
+ *    writes: the job still converges, nothing new in the DLQ.
+ */
+#include "rs/rs_base.h"
+#include "rs/rs_conf.h"
+#include "rs/rs_envelope.h"
+#include "rs/rs_http.h"
+#include "rs/rs_queue.h"
+#include "rs_sim.h"
+#include "rs_test.h"
+#include "rs_worker.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <string.h>
+
+#define NOGROUP "0badbad0-0000-4000-8000-000000000302"
+
+typedef struct fx_s {
+	rs_sim_t *sim;
+	const rs_conf_t *conf;
+	rs_queue_t *prod;
+	char dir[512];
+	char prefix[128];
+} fx_t;
+
+static cJSON *tenant_state(fx_t *fx, const char *tenant) {
+	char *s = rs_sim_state_json(fx->sim, tenant);
+	cJSON *j, *t;
+	TEST_ASSERT(s, "state of %s", tenant);
+	j = cJSON_Parse(s);
+	rs_free(s);
+	t = cJSON_DetachItemFromObjectCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(j, "tenants"), tenant);
+	cJSON_Delete(j);
+	TEST_ASSERT(t, "tenant %s in state", tenant);
+	return t;
+}
+
+static const cJSON *group_members(const cJSON *ts, const char *gid) {
+	const cJSON *g;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(
+				      cJSON_GetObjectItemCaseSensitive(ts,
+								       "entra"),
+				      "groups")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(g, "id");
+		if (cJSON_IsString(id) && !strcmp(id->valuestring, gid))
+			return cJSON_GetObjectItemCaseSensitive(g, "members");
+	}
+	return NULL;
+}
+
+static bool in_array(const cJSON *a, const char *id) {
+	const cJSON *x;
+	cJSON_ArrayForEach(x, a) if (cJSON_IsString(x) &&
+				     !strcmp(x->valuestring, id)) return true;
+	return false;
+}
+
+static double sim_stat(fx_t *fx, const char *name) {
+	char *s = rs_sim_stats_json(fx->sim);
+	cJSON *j = cJSON_Parse(s);
+	double v;
+	rs_free(s);
+	v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, name));
+	cJSON_Delete(j);
+	return v;
+}
+
+static void produce_raw(fx_t *fx, const char *key, const char *val) {
+	const rs_conf_global_t *g = rs_conf_global(fx->conf);
+	TEST_ASSERT(rs_queue_produce(fx->prod, g->queue.kafka.topics.jobs_group,
+				     key, strlen(key), val, strlen(val), NULL,
+				     0, NULL) == RS_OK,
+		    "produce");
+	TEST_ASSERT(rs_queue_flush(fx->prod, 30000) == RS_OK, "flush");
+}
+
+/* Builds and produces one group.members job. */
+static void produce_job(fx_t *fx, const char *tenant, const char *gid,
+			int64_t gen, const char *const *adds, size_t add_cnt,
+			const char *const *removes, size_t remove_cnt) {
+	rs_envelope_t env;
+	char key[256], err[256], *txt = NULL;
+	size_t len, i;
+
+	rs_envelope_init(&env);
+	env.v = RS_ENVELOPE_VERSION;
+	env.tenant = rs_strdup(tenant);
+	env.kind = rs_strdup("group.members");
+	env.kind_id = RS_ENV_KIND_GROUP_MEMBERS;
+	rs_snprintf(key, sizeof(key), "%s/%s", tenant, gid);
+	env.key = rs_strdup(key);
+	env.generation = gen;
+	env.created = rs_wall_ms();
+	env.source = rs_strdup("test:0302");
+	env.members.group_id = rs_strdup(gid);
+	env.members.mode = rs_strdup("exact");
+	for (i = 0; i < add_cnt; i++)
+		TEST_ASSERT(rs_envelope_member_add(&env, false, adds[i],
+						   NULL) == RS_OK,
+			    "add");
+	for (i = 0; i < remove_cnt; i++)
+		TEST_ASSERT(rs_envelope_member_add(&env, true, removes[i],
+						   NULL) == RS_OK,
+			    "remove");
+	TEST_ASSERT(rs_envelope_encode(&env, &txt, &len, err, sizeof(err)) ==
+			    RS_OK,
+		    "encode: %s", err);
+	produce_raw(fx, key, txt);
+	rs_free(txt);
+	rs_envelope_cleanup(&env);
+}
+
+static void run_worker(fx_t *fx, rs_worker_stats_t *st) {
+	char err[512];
+	rs_worker_t *w = rs_worker_new(fx->conf, err, sizeof(err));
+	int64_t t0 = rs_now_ms();
+	TEST_ASSERT(w, "worker: %s", err);
+	TEST_ASSERT(rs_worker_run(w, 3000) == RS_OK, "worker run");
+	rs_worker_stats(w, st);
+	rs_worker_destroy(w);
+	rs_test_say("worker run: %" PRId64 " ms, received %" PRIu64
+		    " applied %" PRIu64 " noop %" PRIu64 " superseded %" PRIu64
+		    " retried %" PRIu64 " dlq %" PRIu64 " writes %" PRIu64
+		    " requests %" PRIu64 "\n",
+		    rs_now_ms() - t0, st->received, st->applied, st->noop,
+		    st->superseded, st->retried, st->dead_lettered,
+		    st->graph_writes, st->http_requests);
+}
+
+/* Reads the whole DLQ topic with a fresh group; returns a JSON array of
+ * the parsed records. */
+static cJSON *read_dlq(fx_t *fx, size_t expect) {
+	const rs_conf_global_t *g = rs_conf_global(fx->conf);
+	const char *topics[1] = {g->queue.kafka.topics.dlq};
+	rs_queue_conf_t qc;
+	rs_queue_t *c;
+	cJSON *out = cJSON_CreateArray();
+	char grp[160], err[256];
+	int64_t deadline;
+
+	rs_snprintf(grp, sizeof(grp), "%s-dlqreader-%" PRId64, fx->prefix,
+		    rs_now_ms());
+	rs_queue_conf_init(&qc);
+	qc.brokers = rs_test_kafka_brokers();
+	qc.group_id = grp;
+	qc.roles = RS_QUEUE_ROLE_CONSUMER;
+	qc.topics = topics;
+	qc.topic_cnt = 1;
+	c = rs_queue_new(&qc, err, sizeof(err));
+	TEST_ASSERT(c, "dlq consumer: %s", err);
+	/* Wait for the expected count, then a little more to see extras. */
+	deadline = rs_now_ms() + rs_test_timeout_ms(30000);
+	while (rs_now_ms() < deadline) {
+		rs_qmsg_t *m = NULL;
+		size_t len;
+		const char *v;
+		TEST_ASSERT(rs_queue_poll(c, 200, &m) == RS_OK, "dlq poll");
+		if (!m)
+			continue;
+		v = rs_qmsg_value(m, &len);
+		cJSON_AddItemToArray(out, cJSON_ParseWithLength(v, len));
+		rs_queue_msg_done(c, m);
+		if ((size_t)cJSON_GetArraySize(out) == expect)
+			deadline = rs_now_ms() + 3000;
+	}
+	rs_queue_close(c);
+	rs_queue_destroy(c);
+	return out;
+}
+
+int main(void) {
+	rs_sim_conf_t sc;
+	rs_sim_gen_t gen;
+	fx_t fx;
+	char err[512], path[600], ovr[8][256], *s;
+	const char *ov[8];
+	const char *brokers = rs_test_kafka_brokers();
+	cJSON *tenants, *ts0, *ts1, *dlq;
+	const cJSON *users, *u, *g0, *m0;
+	const char *t0, *t1, *gid0, *gid1, *gid2;
+	const char *adds[40], *removes[4], *all_adds[40];
+	size_t add_cnt = 0, remove_cnt = 0, i;
+	rs_worker_stats_t st;
+	rs_queue_conf_t qc;
+	const rs_conf_global_t *g;
+	rs_conf_t *conf;
+	double writes_before;
+
+	memset(&fx, 0, sizeof(fx));
+	TEST_ASSERT(rs_http_global_init() == RS_OK, "curl init");
+	rs_sim_conf_init(&sc);
+	fx.sim = rs_sim_new(&sc, err, sizeof(err));
+	TEST_ASSERT(fx.sim, "sim: %s", err);
+	rs_sim_gen_init(&gen);
+	gen.tenants = 2;
+	gen.users = 120;
+	gen.queues = 6;
+	gen.seed = 302;
+	gen.cert_every = 0;
+	TEST_ASSERT(rs_sim_generate(fx.sim, &gen, err, sizeof(err)) == RS_OK,
+		    "generate: %s", err);
+	TEST_ASSERT(rs_sim_start(fx.sim, err, sizeof(err)) == RS_OK,
+		    "start: %s", err);
+	rs_test_mkdtemp(fx.dir, sizeof(fx.dir));
+	TEST_ASSERT(rs_sim_print_config(fx.sim, fx.dir, err, sizeof(err)) ==
+			    RS_OK,
+		    "print config: %s", err);
+
+	rs_test_unique_name("rs0302", fx.prefix, sizeof(fx.prefix));
+	rs_snprintf(ovr[0], sizeof(ovr[0]), "queue.backend=kafka");
+	rs_snprintf(ovr[1], sizeof(ovr[1]), "queue.kafka.brokers=%s", brokers);
+	rs_snprintf(ovr[2], sizeof(ovr[2]), "queue.kafka.topic_prefix=%s.",
+		    fx.prefix);
+	rs_snprintf(ovr[3], sizeof(ovr[3]), "worker.group_id=%s-w", fx.prefix);
+	rs_snprintf(ovr[4], sizeof(ovr[4]), "worker.threads=4");
+	rs_snprintf(ovr[5], sizeof(ovr[5]), "worker.retry_base_ms=50ms");
+	rs_snprintf(ovr[6], sizeof(ovr[6]), "worker.shutdown_timeout=10s");
+	for (i = 0; i < 7; i++)
+		ov[i] = ovr[i];
+	rs_snprintf(path, sizeof(path), "%s/rostersync.conf", fx.dir);
+	conf = rs_conf_load(path, ov, 7, err, sizeof(err));
+	TEST_ASSERT(conf, "conf: %s", err);
+	fx.conf = conf;
+	g = rs_conf_global(conf);
+
+	rs_queue_conf_init(&qc);
+	qc.brokers = brokers;
+	qc.roles = RS_QUEUE_ROLE_PRODUCER;
+	fx.prod = rs_queue_new(&qc, err, sizeof(err));
+	TEST_ASSERT(fx.prod, "producer: %s", err);
+	{
+		const char *tp[2] = {g->queue.kafka.topics.jobs_group,
+				     g->queue.kafka.topics.dlq};
+		TEST_ASSERT(rs_queue_create_topics(fx.prod, tp, 2, 3, 1, NULL,
+						   0, 30000, err,
+						   sizeof(err)) == RS_OK,
+			    "create topics: %s", err);
+	}
+
+	s = rs_sim_tenants_json(fx.sim);
+	tenants = cJSON_Parse(s);
+	rs_free(s);
+	t0 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(tenants, 0), "id"));
+	t1 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(tenants, 1), "id"));
+	TEST_ASSERT(t0 && t1, "two tenants");
+	ts0 = tenant_state(&fx, t0);
+	ts1 = tenant_state(&fx, t1);
+	users = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(ts0, "entra"), "users");
+	g0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+					cJSON_GetObjectItemCaseSensitive(ts0,
+									 "entra"),
+					"groups"),
+				0);
+	gid0 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g0, "id"));
+	gid2 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(
+			cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(ts0, "entra"),
+				"groups"),
+			1),
+		"id"));
+	gid1 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(
+			cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(ts1, "entra"),
+				"groups"),
+			0),
+		"id"));
+	TEST_ASSERT(gid0 && gid1 && gid2, "groups");
+	m0 = group_members(ts0, gid0);
+	/* 25 users not in group 0 (two PATCH chunks); 3 members removed. */
+	cJSON_ArrayForEach(u, users) {
+		const char *id = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(u, "id"));
+		if (!in_array(m0, id) && add_cnt < 25)
+			adds[add_cnt++] = id;
+	}
+	cJSON_ArrayForEach(u, m0) if (remove_cnt < 3) removes[remove_cnt++] =
+		u->valuestring;
+	TEST_ASSERT(add_cnt == 25 && remove_cnt == 3, "adds %zu removes %zu",
+		    add_cnt, remove_cnt);
+
+	SUB_TEST("apply, invalid message, nonexistent group -> DLQ");
+	produce_job(&fx, t0, gid0, 1, adds, add_cnt, removes, remove_cnt);
+	produce_raw(&fx, "garbage", "{not json at all");
+	produce_job(&fx, t0, NOGROUP, 1, adds, 2, NULL, 0);
+	run_worker(&fx, &st);
+	{
+		cJSON *now = tenant_state(&fx, t0);
+		const cJSON *m = group_members(now, gid0);
+		size_t want = (size_t)cJSON_GetArraySize(m0) - remove_cnt +
+			      add_cnt;
+		TEST_ASSERT((size_t)cJSON_GetArraySize(m) == want,
+			    "group size %d, want %zu", cJSON_GetArraySize(m),
+			    want);
+		for (i = 0; i < add_cnt; i++)
+			TEST_ASSERT(in_array(m, adds[i]), "added %s", adds[i]);
+		for (i = 0; i < remove_cnt; i++)
+			TEST_ASSERT(!in_array(m, removes[i]), "removed %s",
+				    removes[i]);
+		cJSON_ArrayForEach(u, m0) {
+			bool rm = false;
+			for (i = 0; i < remove_cnt; i++)
+				rm |= !strcmp(u->valuestring, removes[i]);
+			TEST_ASSERT(rm || in_array(m, u->valuestring),
+				    "kept %s", u->valuestring);
+		}
+		cJSON_Delete(now);
+	}
+	TEST_ASSERT(st.applied == 1 && st.dead_lettered == 2 &&
+			    st.invalid == 1,
+		    "applied %" PRIu64 " dlq %" PRIu64 " invalid %" PRIu64,
+		    st.applied, st.dead_lettered, st.invalid);
+	dlq = read_dlq(&fx, 2);
+	TEST_ASSERT(cJSON_GetArraySize(dlq) == 2, "DLQ holds %d records",
+		    cJSON_GetArraySize(dlq));
+	{
+		bool seen_invalid = false, seen_job = false;
+		const cJSON *r;
+		cJSON_ArrayForEach(r, dlq) {
+			const char *kind = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(r, "kind"));
+			TEST_ASSERT(kind, "DLQ record is JSON with a kind");
+			if (!strcmp(kind, "invalid")) {
+				TEST_ASSERT(!strcmp(cJSON_GetStringValue(
+							    cJSON_GetObjectItemCaseSensitive(
+								    r, "raw")),
+						    "{not json at all"),
+					    "raw payload kept");
+				TEST_ASSERT(cJSON_GetStringValue(
+						    cJSON_GetObjectItemCaseSensitive(
+							    r, "error")),
+					    "error given");
+				seen_invalid = true;
+			} else {
+				const cJSON *e = cJSON_GetArrayItem(
+					cJSON_GetObjectItemCaseSensitive(
+						r, "errors"),
+					0);
+				rs_envelope_t env;
+				char *txt = cJSON_PrintUnformatted(r);
+				TEST_ASSERT(rs_envelope_decode(
+						    txt, strlen(txt), 0, &env,
+						    err, sizeof(err)) == RS_OK,
+					    "DLQ job decodes: %s", err);
+				cJSON_free(txt);
+				TEST_ASSERT(strstr(env.key, NOGROUP),
+					    "the nonexistent group's job");
+				TEST_ASSERT(env.error_cnt >= 1, "error history");
+				TEST_ASSERT(env.errors[0].http_status == 404,
+					    "http status %d",
+					    env.errors[0].http_status);
+				TEST_ASSERT(env.errors[0].message &&
+						    env.errors[0].attempt == 1,
+					    "message, attempt");
+				TEST_ASSERT(e, "errors array");
+				rs_envelope_cleanup(&env);
+				seen_job = true;
+			}
+		}
+		TEST_ASSERT(seen_invalid && seen_job, "both DLQ records");
+	}
+	cJSON_Delete(dlq);
+
+	SUB_TEST("same job again: idempotent, no writes");
+	writes_before = sim_stat(&fx, "writes_applied");
+	produce_job(&fx, t0, gid0, 1, adds, add_cnt, removes, remove_cnt);
+	run_worker(&fx, &st);
+	TEST_ASSERT(st.received == 1 && st.noop == 1 && st.applied == 0,
+		    "received %" PRIu64 " noop %" PRIu64, st.received,
+		    st.noop);
+	TEST_ASSERT(sim_stat(&fx, "writes_applied") == writes_before,
+		    "writes %.0f -> %.0f", writes_before,
+		    sim_stat(&fx, "writes_applied"));
+
+	SUB_TEST("older generation superseded");
+	produce_job(&fx, t0, gid2, 5, &adds[0], 1, NULL, 0);
+	produce_job(&fx, t0, gid2, 3, &adds[1], 1, NULL, 0);
+	run_worker(&fx, &st);
+	{
+		cJSON *now = tenant_state(&fx, t0);
+		const cJSON *m = group_members(now, gid2);
+		bool before1 = in_array(group_members(ts0, gid2), adds[1]);
+		TEST_ASSERT(in_array(m, adds[0]), "generation 5 applied");
+		TEST_ASSERT(before1 || !in_array(m, adds[1]),
+			    "generation 3 not applied");
+		TEST_ASSERT(st.superseded == 1, "superseded %" PRIu64,
+			    st.superseded);
+		cJSON_Delete(now);
+	}
+
+	SUB_TEST("429 + Retry-After and 503 faults: converges, DLQ unchanged");
+	{
+		const cJSON *users1 = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(ts1, "entra"),
+			"users");
+		const cJSON *m1 = group_members(ts1, gid1);
+		char rule[512];
+		size_t n = 0;
+		double thr0 = sim_stat(&fx, "throttled");
+		cJSON_ArrayForEach(u, users1) {
+			const char *id = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(u, "id"));
+			if (!in_array(m1, id) && n < 30)
+				all_adds[n++] = id;
+		}
+		TEST_ASSERT(n >= 21, "users to add in tenant 1: %zu", n);
+		rs_snprintf(rule, sizeof(rule),
+			    "{\"tenant\":\"%s\",\"path\":\"/graph/v1.0/groups*\","
+			    "\"errors\":[{\"status\":429,\"retry_after\":\"2\"},"
+			    "{\"status\":503},{\"status\":429,"
+			    "\"retry_after\":\"1\"},{\"status\":503},"
+			    "{\"status\":429,\"retry_after\":\"2\"}]}",
+			    t1);
+		TEST_ASSERT(rs_sim_faults_push(fx.sim, rule, err,
+					       sizeof(err)) == RS_OK,
+			    "faults: %s", err);
+		produce_job(&fx, t1, gid1, 1, all_adds, n, NULL, 0);
+		run_worker(&fx, &st);
+		{
+			cJSON *now = tenant_state(&fx, t1);
+			const cJSON *m = group_members(now, gid1);
+			for (i = 0; i < n; i++)
+				TEST_ASSERT(in_array(m, all_adds[i]),
+					    "added %s", all_adds[i]);
+			cJSON_Delete(now);
+		}
+		TEST_ASSERT(st.applied == 1 && st.dead_lettered == 0,
+			    "applied %" PRIu64 " dlq %" PRIu64, st.applied,
+			    st.dead_lettered);
+		TEST_ASSERT(sim_stat(&fx, "throttled") > thr0 ||
+				    st.retried > 0,
+			    "faults were hit");
+		dlq = read_dlq(&fx, 2);
+		TEST_ASSERT(cJSON_GetArraySize(dlq) == 2,
+			    "DLQ still holds %d records",
+			    cJSON_GetArraySize(dlq));
+		cJSON_Delete(dlq);
+	}
+
+	cJSON_Delete(ts0);
+	cJSON_Delete(ts1);
+	cJSON_Delete(tenants);
+	rs_queue_destroy(fx.prod);
+	rs_conf_destroy(conf);
+	rs_sim_destroy(fx.sim);
+	rs_test_rmtree(fx.dir);
+	rs_http_global_cleanup();
+	return rs_test_finish();
+}
