@@ -2,7 +2,8 @@
  * main.c - rostersync-planner: command line around rs_planner_cycle().
  *
  * Exit codes: 0 success, 1 runtime failure (a tenant failed, a job was not
- * delivered, a report could not be written), 2 bad usage or configuration.
+ * delivered, a report could not be written; without --once: in the last
+ * cycle before SIGTERM/SIGINT), 2 bad usage or configuration.
  */
 #include "rs/rs_base.h"
 #include "rs_planner.h"
@@ -141,8 +142,9 @@ int main(int argc, char **argv) {
 	rc = 0;
 	for (;;) {
 		int64_t next;
-		if (rs_planner_cycle(p, &sum) != RS_OK)
-			rc = 1;
+		/* The exit code reports the last cycle: a long-running planner
+		 * stopped by SIGTERM after a good cycle exits 0. */
+		rc = rs_planner_cycle(p, &sum) == RS_OK ? 0 : 1;
 		rs_planner_summary_print(&sum, stdout);
 		if (once || stop_requested)
 			break;

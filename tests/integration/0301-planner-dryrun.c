@@ -14,7 +14,9 @@
  *  - the deletion guard (max_removals = 0) holds back exactly the removes;
  *    --force-removals publishes them again; additive mode removes nothing;
  *  - the summary totals match the plan, and plan.csv has one row per
- *    planned member change.
+ *    planned member change;
+ *  - a mapped queue missing from the source removes nobody from a group
+ *    that has members (noted "queue_missing"), even with --force-removals.
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
@@ -282,6 +284,66 @@ static void run_cycle(rs_sim_t *sim, const char *dir, int mode,
 	rs_conf_destroy(conf);
 }
 
+/* Maps a queue the source does not have onto a group with members. */
+static void test_queue_missing(const char *dir) {
+	char main_path[1024], report[1024], path[1100], err[4096], ov[256];
+	const char *ovs[1] = {ov};
+	cJSON *plan, *t, *g;
+	rs_conf_t *conf;
+	rs_planner_t *p;
+	rs_planner_opts_t opts;
+	rs_planner_summary_t sum;
+	bool found = false;
+
+	rs_snprintf(path, sizeof(path), "%s/report0/plan.json", dir);
+	plan = load_json(path);
+	t = cJSON_GetArrayItem(cJSON_GetObjectItem(plan, "tenants"), 0);
+	g = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "groups"), 0);
+	TEST_ASSERT(cJSON_GetObjectItem(g, "current")->valuedouble > 0,
+		    "group has members");
+	rs_snprintf(ov, sizeof(ov), "tenant.%s.mapping=no-such-queue=%s",
+		    jstr(t, "id"), jstr(g, "group_id"));
+	cJSON_Delete(plan);
+
+	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
+	rs_snprintf(report, sizeof(report), "%s/report-missing", dir);
+	conf = rs_conf_load(main_path, ovs, 1, err, sizeof(err));
+	TEST_ASSERT(conf, "config: %s", err);
+	memset(&opts, 0, sizeof(opts));
+	opts.dry_run = true;
+	opts.force_removals = true;
+	opts.report_dir = report;
+	p = rs_planner_new(conf, &opts, err, sizeof(err));
+	TEST_ASSERT(p, "planner: %s", err);
+	TEST_ASSERT(rs_planner_cycle(p, &sum) == RS_OK, "cycle ok");
+	TEST_ASSERT(sum.errors == 0, "no errors");
+	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	plan = load_json(path);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants"))
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(t, "groups"))
+		if (!strcmp(jstr(g, "queue"), "no-such-queue")) {
+			TEST_ASSERT(jstr(g, "note") &&
+					    !strcmp(jstr(g, "note"),
+						    "queue_missing"),
+				    "noted queue_missing");
+			TEST_ASSERT(cJSON_GetArraySize(
+					    cJSON_GetObjectItem(g, "removes")) ==
+					    0,
+				    "no removes");
+			TEST_ASSERT(cJSON_GetArraySize(cJSON_GetObjectItem(
+					    g, "held_back")) == 0,
+				    "nothing held back either");
+			TEST_ASSERT(cJSON_GetObjectItem(g, "current")
+						    ->valuedouble > 0,
+				    "the group had members to lose");
+			found = true;
+		}
+	TEST_ASSERT(found, "the missing queue is in the plan");
+	cJSON_Delete(plan);
+	rs_planner_destroy(p);
+	rs_conf_destroy(conf);
+}
+
 int main(void) {
 	rs_sim_conf_t sc;
 	rs_sim_gen_t gen;
@@ -328,6 +390,9 @@ int main(void) {
 	run_cycle(sim, dir, 3, &additive);
 	TEST_ASSERT(additive.adds == exact.adds && additive.removes == 0,
 		    "additive");
+
+	SUB_TEST("a queue missing from the source removes nobody");
+	test_queue_missing(dir);
 
 	rs_test_rmtree(dir);
 	rs_sim_destroy(sim);
