@@ -823,9 +823,9 @@ static rs_err_t write_file(const char *dir, const char *name,
 static rs_err_t write_plan(rs_planner_t *p, const rs_planner_summary_t *sum,
 			   int64_t started, char *errstr, size_t errstr_size) {
 	cJSON *root = cJSON_CreateObject(), *ta, *s;
-	char ts[64], *txt = NULL;
-	FILE *mem;
-	size_t i, k, mlen = 0;
+	char ts[64], *txt, path[4096], tmp[4200], eb[128];
+	FILE *fp;
+	size_t i, k;
 	rs_err_t err;
 
 	err = mkdir_p(p->report_dir, errstr, errstr_size);
@@ -882,27 +882,37 @@ static rs_err_t write_plan(rs_planner_t *p, const rs_planner_summary_t *sum,
 	txt = cJSON_Print(root);
 	err = write_file(p->report_dir, "plan.json", txt, errstr, errstr_size);
 	cJSON_free(txt);
-	txt = NULL;
 	if (err)
 		goto out;
 
-	mem = open_memstream(&txt, &mlen);
-	fputs("tenant,group,queue,user_id,email,action,reason\n", mem);
+	/* Rows straight into the temporary file, renamed like plan.json. */
+	rs_snprintf(path, sizeof(path), "%s/plan.csv", p->report_dir);
+	rs_snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fp = fopen(tmp, "w");
+	if (!fp) {
+		rs_snprintf(errstr, errstr_size, "%s: %s", tmp,
+			    rs_strerror(errno, eb, sizeof(eb)));
+		err = RS_ERR_IO;
+		goto out;
+	}
+	fputs("tenant,group,queue,user_id,email,action,reason\n", fp);
 	for (i = 0; i < p->tenant_cnt; i++)
 		for (k = 0; k < p->tenants[i].group_cnt; k++) {
 			pl_group_t *pg = &p->tenants[i].groups[k];
 			const char *id = p->tenants[i].tn->id;
-			csv_rows(mem, NULL, id, pg, &pg->adds, "add",
+			csv_rows(fp, NULL, id, pg, &pg->adds, "add",
 				 "in_source");
-			csv_rows(mem, NULL, id, pg, &pg->removes, "remove",
+			csv_rows(fp, NULL, id, pg, &pg->removes, "remove",
 				 "not_in_source");
-			csv_rows(mem, NULL, id, pg, &pg->held, "held_back",
+			csv_rows(fp, NULL, id, pg, &pg->held, "held_back",
 				 "deletion_guard");
 		}
-	fclose(mem);
-	err = write_file(p->report_dir, "plan.csv", txt, errstr, errstr_size);
+	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
+		rs_snprintf(errstr, errstr_size, "%s: %s", path,
+			    rs_strerror(errno, eb, sizeof(eb)));
+		err = RS_ERR_IO;
+	}
 out:
-	free(txt); /* open_memstream buffer: libc malloc */
 	cJSON_Delete(root);
 	return err;
 }
