@@ -34,7 +34,10 @@
 #define PL_FAC "PLAN"
 #define PL_FLUSH_MS 30000
 #define PL_SECRET_MAX 8192
+#define PL_PRODUCE_RETRIES 300 /* x 100 ms flush = 30 s of backpressure */
 
+/* A planned member change; the e-mail travels for the audit trail only,
+ * the id is what the worker applies. */
 typedef struct pl_member_s {
 	char *id;
 	char *email; /* lower-case, may be NULL */
@@ -71,6 +74,8 @@ typedef struct pl_tenant_s {
 	char error[512]; /* "" = tenant fine */
 } pl_tenant_t;
 
+/* The planner owns per-tenant state across cycles; the configuration is
+ * borrowed and immutable (rs_conf.h), so threads read it without locks. */
 struct rs_planner_s {
 	const rs_conf_t *conf;
 	const rs_conf_global_t *g;
@@ -86,9 +91,13 @@ struct rs_planner_s {
 	char planner_id[128];
 };
 
+/* Provenance names, in rs_conf_td_source_t order (the config's enum
+ * values), so "talkdesk:<mode>" reads like the tenant file. */
 static const char *const source_names[] = {"queues", "ring_groups",
 					   "guardian"};
 
+/* Delivery reports arrive on the flush caller's thread; the counter is
+ * atomic anyway because librdkafka may serve them from its own poll. */
 static void on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 			void *msg_opaque, void *opaque) {
 	rs_planner_t *p = opaque;
@@ -126,6 +135,8 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 	rs_snprintf(p->planner_id, sizeof(p->planner_id), "%s/%ld", host,
 		    (long)getpid());
 
+	/* Disabled tenants are skipped once here, so cycles, summaries and
+	 * reports only ever see the tenants that are really planned. */
 	p->tenants = rs_calloc(n ? n : 1, sizeof(*p->tenants));
 	for (i = 0; i < n; i++) {
 		const rs_conf_tenant_t *tn = rs_conf_tenant(conf, i);
@@ -142,6 +153,8 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 		char *kv[RS_QUEUE_MAX_PROPS];
 		size_t np = 0;
 
+		/* Refused up front: a planner that plans and then cannot
+		 * publish would only produce misleading "success" summaries. */
 		if (p->g->queue.backend != RS_CONF_QUEUE_KAFKA) {
 			rs_snprintf(errstr, errstr_size,
 				    "queue.backend = sqlite is not implemented "
@@ -149,6 +162,9 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 			rs_planner_destroy(p);
 			return NULL;
 		}
+		/* queue.kafka.properties are passed through as "k=v", the
+		 * form rs_queue_conf_t takes; extra ones beyond the bound are
+		 * dropped rather than failing (the config caps them too). */
 		for (i = 0; i < p->g->queue.kafka.properties.count &&
 			    np < RS_QUEUE_MAX_PROPS;
 		     i++) {
@@ -181,6 +197,8 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 	return p;
 }
 
+/* Results of the previous cycle are dropped at the start of the next one
+ * (not at its end) so a caller can still read them after rs_planner_cycle. */
 static void list_cleanup(pl_list_t *l) {
 	size_t i;
 	for (i = 0; i < l->cnt; i++) {
@@ -248,6 +266,8 @@ static void traceparent_new(char *buf, size_t size) {
 	rs_snprintf(buf, size, "00-%.32s-%.16s-01", hex, hex + 32);
 }
 
+/* Graph keeps mail/UPN in their original case; reports and envelopes use
+ * the same lower-case form as the source snapshot so rows compare. */
 static char *lower_dup(const char *s) {
 	char *d;
 	size_t i;
@@ -353,6 +373,7 @@ static int cmp_cstr(const void *a, const void *b) {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* rs_graph_resolve_t.unresolved is sorted (rs_graph.h), so bsearch. */
 static bool in_sorted(char **v, size_t n, const char *s) {
 	return n && bsearch(&s, v, n, sizeof(*v), cmp_cstr) != NULL;
 }
@@ -373,6 +394,7 @@ static bool cache_covers(const pl_tenant_t *t, int64_t ttl_ms,
 	return true;
 }
 
+/* Lists are sized once from the diff result (cap), never grown. */
 static void list_add(pl_list_t *l, size_t cap, const char *id,
 		     const char *email) {
 	if (!l->v)
@@ -411,6 +433,8 @@ static void plan_group(rs_planner_t *p, pl_tenant_t *t, rs_graph_t *graph,
 	rs_log_ctx_t lc = {.tenant = tn->id};
 	char tp[64];
 
+	/* The note explains to the operator why a group got no removals;
+	 * "guard" overwrites it below when the guard trips instead. */
 	if (!source_ok)
 		pg->note = "source_error";
 	else if (!sg)
@@ -418,6 +442,8 @@ static void plan_group(rs_planner_t *p, pl_tenant_t *t, rs_graph_t *graph,
 	else if (sg->email_cnt == 0)
 		pg->note = "queue_empty";
 
+	/* desired: resolved ids in snapshot order, with the e-mail kept
+	 * beside each id for the reports (d_em[i] belongs to d_ids[i]). */
 	if (sg && sg->email_cnt) {
 		d_ids = rs_calloc(sg->email_cnt, sizeof(*d_ids));
 		d_em = rs_calloc(sg->email_cnt, sizeof(*d_em));
@@ -439,6 +465,8 @@ static void plan_group(rs_planner_t *p, pl_tenant_t *t, rs_graph_t *graph,
 		       "planner.group_member_warn %d",
 		       pg->group_id, pg->queue, nd, p->g->planner.group_member_warn);
 
+	/* The target is read even when the source was unusable for this
+	 * group: adds are still valid, and "current" goes into the report. */
 	rs_graph_members_init(&cur);
 	traceparent_new(tp, sizeof(tp));
 	rs_graph_call_init(&call, NULL, tp);
@@ -465,6 +493,8 @@ static void plan_group(rs_planner_t *p, pl_tenant_t *t, rs_graph_t *graph,
 	}
 	pg->current_cnt = nc;
 
+	/* The tenant's sync.* are the effective values (inherited from
+	 * planner.* at load when -1), see rs_conf.h. */
 	memset(&in, 0, sizeof(in));
 	in.desired = d_ids;
 	in.desired_cnt = nd;
@@ -529,6 +559,8 @@ static void plan_tenant(rs_planner_t *p, pl_tenant_t *t, rs_http_t *http) {
 		t->groups[i].queue = tn->mapping.keys[i];
 		t->groups[i].group_id = tn->mapping.values[i];
 	}
+	/* An auth failure (bad secret ref, unreadable PFX) fails only this
+	 * tenant; t->error already names the key. */
 	if (tenant_auth(t, p->g) != RS_OK)
 		goto out;
 
@@ -634,6 +666,9 @@ out:
 	rs_source_snapshot_cleanup(&snap);
 }
 
+/* Planner thread: tenants are handed out one at a time from a shared
+ * index, so a slow or throttled tenant occupies one thread only and the
+ * others keep going (tenant isolation, ARCHITECTURE.md guarantee 4). */
 static void *worker_main(void *arg) {
 	rs_planner_t *p = arg;
 	rs_http_conf_t hc;
@@ -658,6 +693,8 @@ static void *worker_main(void *arg) {
 		pthread_mutex_unlock(&p->lock);
 		if (!t)
 			break;
+		/* Without a client this thread still drains its share of
+		 * tenants, marking them failed, so the cycle ends. */
 		if (!http) {
 			rs_snprintf(t->error, sizeof(t->error), "http: %s", err);
 			continue;
@@ -672,6 +709,9 @@ static void *worker_main(void *arg) {
  * Output: jobs, plan report, audit CSV
  * --------------------------------------------------------------------- */
 
+/* One group.members envelope; the encoder computes the deterministic id
+ * (tenant|kind|key|generation|change), so re-publishing the same plan in
+ * the same cycle is recognisably the same job. */
 static rs_err_t publish_group(rs_planner_t *p, pl_tenant_t *t, pl_group_t *pg,
 			      char *errstr, size_t errstr_size) {
 	rs_envelope_t env;
@@ -716,8 +756,16 @@ static rs_err_t publish_group(rs_planner_t *p, pl_tenant_t *t, pl_group_t *pg,
 	hdr.name = "traceparent";
 	hdr.value = tp;
 	hdr.size = strlen(tp);
-	err = rs_queue_produce(p->q, p->g->queue.kafka.topics.jobs_group, key,
-			       strlen(key), txt, len, &hdr, 1, NULL);
+	/* A full local producer queue is backpressure, not failure: serve
+	 * delivery reports for a moment and try again, within a bound so a
+	 * dead broker still ends the cycle. */
+	for (i = 0;; i++) {
+		err = rs_queue_produce(p->q, p->g->queue.kafka.topics.jobs_group,
+				       key, strlen(key), txt, len, &hdr, 1, NULL);
+		if (err != RS_ERR_AGAIN || i >= PL_PRODUCE_RETRIES)
+			break;
+		(void)rs_queue_flush(p->q, 100);
+	}
 	if (err)
 		rs_snprintf(errstr, errstr_size, "%s: produce: %s", key,
 			    rs_err_str(err));
@@ -745,6 +793,8 @@ static void csv_field(FILE *fp, const char *s, bool last) {
 	fputc(last ? '\n' : ',', fp);
 }
 
+/* Same row writer for plan.csv (time NULL: no time column, a queue
+ * column instead) and the audit CSV (time set, no queue column). */
 static void csv_rows(FILE *fp, const char *time, const char *tenant,
 		     const pl_group_t *pg, const pl_list_t *l,
 		     const char *action, const char *reason) {
@@ -763,6 +813,8 @@ static void csv_rows(FILE *fp, const char *time, const char *tenant,
 	}
 }
 
+/* Report and audit directories are created on demand, as a fresh
+ * deployment's report_dir usually does not exist yet. */
 static rs_err_t mkdir_p(const char *dir, char *errstr, size_t errstr_size) {
 	char buf[4096], eb[128];
 	size_t i;
@@ -917,6 +969,8 @@ out:
 	return err;
 }
 
+/* Append-only: the audit trail of earlier cycles is never rewritten; the
+ * header is written only into an empty file so the CSV stays loadable. */
 static rs_err_t append_audit(rs_planner_t *p, int64_t started, char *errstr,
 			     size_t errstr_size) {
 	char path[4096], ts[64], eb[128];
@@ -990,6 +1044,9 @@ rs_err_t rs_planner_cycle(rs_planner_t *p, rs_planner_summary_t *sum) {
 		pthread_join(thr[i], NULL);
 	rs_free(thr);
 
+	/* Publishing happens after all threads joined: one producer, a
+	 * deterministic order (tenant, then mapping order) and no contention
+	 * between planner threads for the producer queue. */
 	atomic_store(&p->delivery_failed, 0);
 	sum->tenants = p->tenant_cnt;
 	for (i = 0; i < p->tenant_cnt; i++) {
@@ -1019,6 +1076,8 @@ rs_err_t rs_planner_cycle(rs_planner_t *p, rs_planner_summary_t *sum) {
 			}
 		}
 	}
+	/* Success means delivered, not queued locally: a job lost in the
+	 * producer would be a silent gap until the next cycle. */
 	if (p->q && sum->jobs) {
 		rs_err_t fe = rs_queue_flush(p->q, PL_FLUSH_MS);
 		if (fe != RS_OK || atomic_load(&p->delivery_failed) > 0) {
