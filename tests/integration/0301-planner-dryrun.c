@@ -16,7 +16,10 @@
  *  - the summary totals match the plan, and plan.csv has one row per
  *    planned member change;
  *  - a mapped queue missing from the source removes nobody from a group
- *    that has members (noted "queue_missing"), even with --force-removals.
+ *    that has members (noted "queue_missing"), even with --force-removals;
+ *  - a second cycle of the same planner resolves nothing and fetches no
+ *    token (resolution and token caches), with the same plan totals; with
+ *    planner.cache_ttl = 0 it resolves again.
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
@@ -284,6 +287,70 @@ static void run_cycle(rs_sim_t *sim, const char *dir, int mode,
 	rs_conf_destroy(conf);
 }
 
+/* Wire requests (not $batch sub-requests) after seq whose endpoint
+ * starts with prefix; returns the highest seq through *maxp. */
+static int ledger_count(rs_sim_t *sim, double since, const char *prefix,
+			double *maxp) {
+	char *s = rs_sim_ledger_json(sim);
+	cJSON *root = cJSON_Parse(s), *r;
+	double max = 0;
+	int n = 0;
+
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(root, "requests")) {
+		const cJSON *bd = cJSON_GetObjectItem(r, "batch_depth");
+		const char *ep = jstr(r, "endpoint");
+		double q = cJSON_GetObjectItem(r, "seq")->valuedouble;
+		max = RS_MAX(max, q);
+		if (q <= since || (cJSON_IsNumber(bd) && bd->valuedouble > 0))
+			continue;
+		if (ep && !strncmp(ep, prefix, strlen(prefix)))
+			n++;
+	}
+	if (maxp)
+		*maxp = max;
+	cJSON_Delete(root);
+	rs_free(s);
+	return n;
+}
+
+/* Two cycles of one planner; returns resolution requests (graph.batch
+ * plus users listings) and token requests of the second one. */
+static void two_cycles(rs_sim_t *sim, const char *dir, const char *ttl,
+		       int *resolves, int *tokens) {
+	char main_path[1024], report[1024], err[4096];
+	const char *ov[1] = {ttl};
+	rs_conf_t *conf;
+	rs_planner_t *p;
+	rs_planner_opts_t opts;
+	rs_planner_summary_t s1, s2;
+	double seq;
+
+	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
+	rs_snprintf(report, sizeof(report), "%s/report-cache", dir);
+	conf = rs_conf_load(main_path, ov, 1, err, sizeof(err));
+	TEST_ASSERT(conf, "config: %s", err);
+	memset(&opts, 0, sizeof(opts));
+	opts.dry_run = true;
+	opts.report_dir = report;
+	p = rs_planner_new(conf, &opts, err, sizeof(err));
+	TEST_ASSERT(p, "planner: %s", err);
+	TEST_ASSERT(rs_planner_cycle(p, &s1) == RS_OK, "cycle 1");
+	(void)ledger_count(sim, 0, "", &seq);
+	TEST_ASSERT(rs_planner_cycle(p, &s2) == RS_OK, "cycle 2");
+	TEST_ASSERT(s1.adds == s2.adds && s1.removes == s2.removes &&
+			    s1.held_back == s2.held_back &&
+			    s1.unresolved == s2.unresolved && s2.adds > 0,
+		    "same plan twice");
+	*resolves = ledger_count(sim, seq, "graph.batch", NULL) +
+		    ledger_count(sim, seq, "graph.users", NULL);
+	*tokens = ledger_count(sim, seq, "login.token", NULL) +
+		  ledger_count(sim, seq, "talkdesk.token", NULL);
+	TEST_ASSERT(ledger_count(sim, seq, "graph.groups.members", NULL) > 0,
+		    "the second cycle read the groups again");
+	rs_planner_destroy(p);
+	rs_conf_destroy(conf);
+}
+
 /* Maps a queue the source does not have onto a group with members. */
 static void test_queue_missing(const char *dir) {
 	char main_path[1024], report[1024], path[1100], err[4096], ov[256];
@@ -393,6 +460,17 @@ int main(void) {
 
 	SUB_TEST("a queue missing from the source removes nobody");
 	test_queue_missing(dir);
+
+	SUB_TEST("second cycle: resolutions and tokens come from the caches");
+	{
+		int resolves, tokens;
+		two_cycles(sim, dir, "planner.cache_ttl=1h", &resolves, &tokens);
+		TEST_ASSERT(resolves == 0 && tokens == 0,
+			    "cached: %d resolution, %d token requests",
+			    resolves, tokens);
+		two_cycles(sim, dir, "planner.cache_ttl=0", &resolves, &tokens);
+		TEST_ASSERT(resolves > 0, "cache_ttl=0 resolves again");
+	}
 
 	rs_test_rmtree(dir);
 	rs_sim_destroy(sim);
