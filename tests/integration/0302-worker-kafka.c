@@ -14,6 +14,9 @@
  *    is not added).
  * 4. Faults (429 with Retry-After, 503) on the second tenant's group
  *    writes: the job still converges, nothing new in the DLQ.
+ * 5. The rostersync-worker binary with a job parked by a 30 s Retry-After:
+ *    SIGTERM makes it exit 0 within seconds (the parked job is released,
+ *    not finished); a new worker then applies it (nothing lost).
  */
 #include "rs/rs_base.h"
 #include "rs/rs_conf.h"
@@ -26,7 +29,10 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define NOGROUP "0badbad0-0000-4000-8000-000000000302"
 
@@ -79,6 +85,33 @@ static double sim_stat(fx_t *fx, const char *name) {
 	v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, name));
 	cJSON_Delete(j);
 	return v;
+}
+
+/* The worker binary under test: killed if the test fails first (a
+ * leftover child would hold ctest's output pipe open). */
+static pid_t child_pid;
+
+static void kill_child(void) {
+	if (child_pid > 0)
+		kill(child_pid, SIGKILL);
+}
+
+/* Sum of 429 answers over every endpoint in the sim's stats. */
+static double sim_429s(fx_t *fx) {
+	char *s = rs_sim_stats_json(fx->sim);
+	cJSON *j = cJSON_Parse(s);
+	const cJSON *ep;
+	double n = 0;
+	rs_free(s);
+	cJSON_ArrayForEach(ep, cJSON_GetObjectItemCaseSensitive(j,
+								 "endpoints"))
+	{
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(ep, "429");
+		if (cJSON_IsNumber(c))
+			n += c->valuedouble;
+	}
+	cJSON_Delete(j);
+	return n;
 }
 
 static void produce_raw(fx_t *fx, const char *key, const char *val) {
@@ -203,6 +236,7 @@ int main(void) {
 	double writes_before;
 
 	memset(&fx, 0, sizeof(fx));
+	atexit(kill_child);
 	TEST_ASSERT(rs_http_global_init() == RS_OK, "curl init");
 	rs_sim_conf_init(&sc);
 	fx.sim = rs_sim_new(&sc, err, sizeof(err));
@@ -455,6 +489,93 @@ int main(void) {
 			    "DLQ still holds %d records",
 			    cJSON_GetArraySize(dlq));
 		cJSON_Delete(dlq);
+	}
+
+	SUB_TEST("binary: SIGTERM with a parked job exits 0, job not lost");
+	{
+		const cJSON *g3 = cJSON_GetArrayItem(
+			cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(ts0, "entra"),
+				"groups"),
+			2);
+		const char *gid3 = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(g3, "id"));
+		const char *bindir = rs_test_env_required("RS_BINARY_DIR");
+		const char *add1[1];
+		char bin[600], rule[512];
+		double n429 = sim_429s(&fx);
+		int64_t deadline, t_term;
+		pid_t pid;
+		int status = -1;
+
+		TEST_ASSERT(gid3, "group 3");
+		add1[0] = NULL;
+		cJSON_ArrayForEach(u, users) {
+			const char *id = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(u, "id"));
+			if (!add1[0] && !in_array(group_members(ts0, gid3), id))
+				add1[0] = id;
+		}
+		TEST_ASSERT(add1[0], "a user to add");
+		rs_snprintf(rule, sizeof(rule),
+			    "{\"tenant\":\"%s\",\"path\":\"/graph/v1.0/groups/%s*\","
+			    "\"errors\":[{\"status\":429,\"retry_after\":\"30\"}]}",
+			    t0, gid3);
+		TEST_ASSERT(rs_sim_faults_push(fx.sim, rule, err,
+					       sizeof(err)) == RS_OK,
+			    "faults: %s", err);
+		produce_job(&fx, t0, gid3, 1, add1, 1, NULL, 0);
+		rs_snprintf(bin, sizeof(bin), "%s/worker/rostersync-worker",
+			    bindir);
+		pid = fork();
+		TEST_ASSERT(pid >= 0, "fork");
+		child_pid = pid;
+		if (pid == 0) {
+			execl(bin, bin, "-c", path, "-X", ov[0], "-X", ov[1],
+			      "-X", ov[2], "-X", ov[3], "-X", ov[4], "-X",
+			      ov[5], "-X", ov[6], (char *)NULL);
+			_exit(127);
+		}
+		/* Wait until the job met its 429 (parked for 30 s). */
+		deadline = rs_now_ms() + rs_test_timeout_ms(60000);
+		while (sim_429s(&fx) <= n429 && rs_now_ms() < deadline)
+			usleep(100000);
+		TEST_ASSERT(sim_429s(&fx) > n429, "job throttled");
+		usleep(300000);
+		t_term = rs_now_ms();
+		kill(pid, SIGTERM);
+		deadline = rs_now_ms() + rs_test_timeout_ms(20000);
+		while (waitpid(pid, &status, WNOHANG) == 0 &&
+		       rs_now_ms() < deadline)
+			usleep(50000);
+		if (rs_now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			TEST_FAIL("worker did not exit after SIGTERM");
+		}
+		child_pid = 0;
+		TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			    "exit status 0x%x", status);
+		rs_test_say("exit %" PRId64 " ms after SIGTERM\n",
+			    rs_now_ms() - t_term);
+		{
+			/* Parked, not applied: the next worker must do it. */
+			cJSON *now = tenant_state(&fx, t0);
+			TEST_ASSERT(!in_array(group_members(now, gid3),
+					      add1[0]),
+				    "parked job not applied yet");
+			cJSON_Delete(now);
+		}
+		run_worker(&fx, &st);
+		{
+			cJSON *now = tenant_state(&fx, t0);
+			TEST_ASSERT(in_array(group_members(now, gid3), add1[0]),
+				    "released job applied by the next worker");
+			cJSON_Delete(now);
+		}
+		TEST_ASSERT(st.received == 1 && st.applied == 1,
+			    "received %" PRIu64 " applied %" PRIu64,
+			    st.received, st.applied);
 	}
 
 	cJSON_Delete(ts0);
