@@ -272,6 +272,7 @@ static rs_graph_t *w_graph_get(w_thread_t *th, const char *tenant,
 	size_t idx;
 	rs_graph_conf_t gc;
 	char err[256];
+	bool failed;
 
 	*why = "unknown tenant";
 	if (!tenant)
@@ -291,8 +292,11 @@ static rs_graph_t *w_graph_get(w_thread_t *th, const char *tenant,
 	pthread_mutex_lock(&w->lock);
 	if (!w->tenants[idx].auth && !w->tenants[idx].failed)
 		w_tenant_setup(w, idx);
+	failed = w->tenants[idx].failed;
 	pthread_mutex_unlock(&w->lock);
-	if (w->tenants[idx].failed) {
+	if (failed) {
+		/* error is written once, before failed is set, under the
+		 * lock: stable from here on. */
 		*why = w->tenants[idx].error;
 		return NULL;
 	}
@@ -753,6 +757,10 @@ fail:
 
 void rs_worker_stop(rs_worker_t *w) {
 	atomic_store(&w->stop, true);
+}
+
+char *rs_worker_metrics_render(rs_worker_t *w) {
+	return rs_metrics_render(w->metrics);
 }
 
 void rs_worker_stats(rs_worker_t *w, rs_worker_stats_t *st) {

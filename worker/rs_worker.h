@@ -54,6 +54,13 @@ void rs_worker_stop(rs_worker_t *w);
 /** @brief Copies the counters.  @locality any thread. */
 void rs_worker_stats(rs_worker_t *w, rs_worker_stats_t *st);
 
+/**
+ * @brief The worker's metrics in the Prometheus text format (what
+ *        worker.metrics_listen serves).
+ * @returns a string to rs_free().  @locality any thread.
+ */
+char *rs_worker_metrics_render(rs_worker_t *w);
+
 /** @brief Frees the worker.  Accepts NULL.  Not while run() runs. */
 void rs_worker_destroy(rs_worker_t *w);
 

@@ -166,6 +166,22 @@ static void run_worker(fx_t *fx, rs_worker_stats_t *st) {
 	TEST_ASSERT(w, "worker: %s", err);
 	TEST_ASSERT(rs_worker_run(w, 3000) == RS_OK, "worker run");
 	rs_worker_stats(w, st);
+	{
+		/* The exported counters agree with the stats. */
+		char *m = rs_worker_metrics_render(w), want[64];
+		TEST_ASSERT(m && strstr(m, "rostersync_jobs_total"),
+			    "jobs metric");
+		if (st->applied) {
+			rs_snprintf(want, sizeof(want),
+				    "outcome=\"applied\"} %" PRIu64,
+				    st->applied);
+			TEST_ASSERT(strstr(m, want), "metric %s in:\n%s", want,
+				    m);
+		}
+		TEST_ASSERT(strstr(m, "rostersync_http_requests_total"),
+			    "http metric");
+		rs_free(m);
+	}
 	rs_worker_destroy(w);
 	rs_test_say("worker run: %" PRId64 " ms, received %" PRIu64
 		    " applied %" PRIu64 " noop %" PRIu64 " superseded %" PRIu64
@@ -251,7 +267,12 @@ int main(void) {
 		    "generate: %s", err);
 	TEST_ASSERT(rs_sim_start(fx.sim, err, sizeof(err)) == RS_OK,
 		    "start: %s", err);
-	rs_test_mkdtemp(fx.dir, sizeof(fx.dir));
+	/* Own directory under the build tree: the secrets are read lazily,
+	 * while the worker runs, and /tmp is shared with other tests. */
+	rs_snprintf(fx.dir, sizeof(fx.dir),
+		    "%s/tests/integration/it0302-XXXXXX",
+		    rs_test_env_required("RS_BINARY_DIR"));
+	TEST_ASSERT(mkdtemp(fx.dir), "mkdtemp %s", fx.dir);
 	TEST_ASSERT(rs_sim_print_config(fx.sim, fx.dir, err, sizeof(err)) ==
 			    RS_OK,
 		    "print config: %s", err);
