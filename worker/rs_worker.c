@@ -41,6 +41,7 @@ typedef struct w_job_s {
 	int32_t partition;
 	rs_envelope_t env;
 	int attempts;         /**< attempts made by this worker */
+	int tenant_idx;       /**< index in the conf, -1 unknown */
 } w_job_t;
 
 /* One tenant's shared state: the Entra token provider (thread-safe). */
@@ -48,6 +49,12 @@ typedef struct w_tenant_s {
 	rs_auth_t *auth;
 	bool failed;          /**< could not be created: permanent */
 	char error[256];
+	/* Adaptive concurrency (guarantee 5), under w->lock: jobs of this
+	 * tenant running at once.  The limit halves on a throttled attempt
+	 * and grows by 1/limit per success (AIMD), within
+	 * [1, worker.tenant_concurrency_max]. */
+	int running;
+	double limit;
 } w_tenant_t;
 
 /* Per pool-thread state. */
@@ -342,7 +349,7 @@ static uint64_t w_rand(void *opaque) {
  * W_OUT_DLQ an error entry was appended to the envelope.
  */
 static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
-			   uint64_t *writes) {
+			   uint64_t *writes, bool *throttled) {
 	rs_worker_t *w = th->w;
 	rs_env_group_members_t *m = &j->env.members;
 	rs_graph_call_t call;
@@ -381,6 +388,7 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 	}
 	rs_free(ids);
 	*writes = call.writes;
+	*throttled = call.throttled > 0;
 	pthread_mutex_lock(&w->lock);
 	w->st.graph_writes += call.writes;
 	w->st.http_requests += call.requests;
@@ -445,6 +453,28 @@ static bool w_dlq_job(rs_worker_t *w, w_job_t *j) {
 	return ok;
 }
 
+/* Admission: a tenant at its concurrency limit starts nothing more. */
+static bool w_can_run(rs_wjob_t *sj, void *opaque) {
+	rs_worker_t *w = opaque;
+	const w_job_t *j = sj->opaque;
+	const w_tenant_t *t;
+	if (j->tenant_idx < 0)
+		return true;
+	t = &w->tenants[j->tenant_idx];
+	return t->running < (int)t->limit;
+}
+
+/* One attempt of a tenant's job ended (under w->lock). */
+static void w_tenant_adapt(rs_worker_t *w, w_tenant_t *t, bool throttled) {
+	double max = (double)w->g->worker.tenant_concurrency_max;
+	t->running--;
+	if (throttled)
+		t->limit = t->limit / 2 < 1 ? 1 : t->limit / 2;
+	else
+		t->limit = t->limit + 1 / t->limit > max ? max
+							   : t->limit + 1 / t->limit;
+}
+
 static void *w_pool_main(void *arg) {
 	w_thread_t *th = arg;
 	rs_worker_t *w = th->w;
@@ -453,7 +483,8 @@ static void *w_pool_main(void *arg) {
 	while (!w->draining) {
 		int64_t now = rs_now_ms(), delay = 0, deadline;
 		uint64_t writes = 0;
-		rs_wjob_t *sj = rs_wsched_next(w->sched, now);
+		bool throttled;
+		rs_wjob_t *sj = rs_wsched_next(w->sched, now, w_can_run, w);
 		w_outcome_t out;
 		w_job_t *j;
 		struct timespec ts;
@@ -470,9 +501,17 @@ static void *w_pool_main(void *arg) {
 			continue;
 		}
 		j = sj->opaque;
+		if (j->tenant_idx >= 0)
+			w->tenants[j->tenant_idx].running++;
 		pthread_mutex_unlock(&w->lock);
 
-		out = w_apply(th, j, &delay, &writes);
+		throttled = false;
+		out = w_apply(th, j, &delay, &writes, &throttled);
+		pthread_mutex_lock(&w->lock);
+		if (j->tenant_idx >= 0)
+			w_tenant_adapt(w, &w->tenants[j->tenant_idx],
+				       throttled);
+		pthread_mutex_unlock(&w->lock);
 		if (out == W_OUT_DLQ && !w_dlq_job(w, j)) {
 			/* Not stored in the DLQ (stopping or fatal): give the
 			 * message back so it is redelivered, never dropped. */
@@ -565,6 +604,12 @@ static void w_receive(rs_worker_t *w, rs_qmsg_t *msg) {
 	j->partition = rs_qmsg_partition(msg);
 	j->sj.key = rs_strdup(j->env.key);
 	j->sj.generation = j->env.generation;
+	j->tenant_idx = -1;
+	for (i = 0; j->env.tenant && i < w->tenant_cnt; i++)
+		if (!strcmp(rs_conf_tenant(w->conf, i)->id, j->env.tenant)) {
+			j->tenant_idx = (int)i;
+			break;
+		}
 	j->sj.opaque = j;
 	/* not_before is wall-clock; the scheduler runs on the monotonic
 	 * clock, so convert the remaining wait. */
@@ -670,6 +715,8 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	w->tenant_cnt = rs_conf_tenant_count(conf);
 	w->tenants = rs_calloc(w->tenant_cnt ? w->tenant_cnt : 1,
 			       sizeof(*w->tenants));
+	for (i = 0; i < w->tenant_cnt; i++)
+		w->tenants[i].limit = g->worker.tenant_concurrency_initial;
 	if (g->queue.backend != RS_CONF_QUEUE_KAFKA) {
 		rs_snprintf(errstr, errstr_size,
 			    "queue.backend must be kafka for the worker");

@@ -165,7 +165,8 @@ size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 	return n;
 }
 
-rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now) {
+rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now,
+			  rs_wsched_can_run_cb_t *can_run, void *opaque) {
 	ws_key_t *k, *best = NULL;
 	for (k = s->active; k; k = k->anext) {
 		rs_wjob_t *h = k->head;
@@ -173,8 +174,13 @@ rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now) {
 			continue;
 		if (!best || h->not_before < best->head->not_before ||
 		    (h->not_before == best->head->not_before &&
-		     h->seq < best->head->seq))
+		     h->seq < best->head->seq)) {
+			/* Asked only for a candidate that would win: a
+			 * saturated tenant is skipped, the others go on. */
+			if (can_run && !can_run(h, opaque))
+				continue;
 			best = k;
+		}
 	}
 	if (!best)
 		return NULL;

@@ -52,13 +52,17 @@ void rs_wsched_destroy(rs_wsched_t *s);
 size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 		      size_t sup_max);
 
+/** Admission check for a job about to start (per-tenant concurrency). */
+typedef bool(rs_wsched_can_run_cb_t)(rs_wjob_t *job, void *opaque);
+
 /**
  * @brief Takes the runnable job with the smallest (not_before, seq): the
- *        head of a key that is not busy and whose not_before <= now.  Its
- *        key becomes busy.
+ *        head of a key that is not busy, whose not_before <= now and that
+ *        @p can_run admits (NULL = all).  Its key becomes busy.
  * @returns the job or NULL.
  */
-rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now);
+rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now,
+			  rs_wsched_can_run_cb_t *can_run, void *opaque);
 
 /**
  * @brief Earliest not_before among heads of idle keys (INT64_MAX if none);

@@ -30,17 +30,17 @@ static void test_fifo_per_key(void **state) {
 	assert_int_equal(rs_wsched_push(s, &a2, sup, 4), 0);
 	assert_int_equal(rs_wsched_push(s, &b1, sup, 4), 0);
 	assert_int_equal(rs_wsched_cnt(s), 3);
-	assert_ptr_equal(rs_wsched_next(s, 0), &a1);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &a1);
 	/* a2 waits for a1; b1 may run in parallel. */
-	assert_ptr_equal(rs_wsched_next(s, 0), &b1);
-	assert_null(rs_wsched_next(s, 0));
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &b1);
+	assert_null(rs_wsched_next(s, 0, NULL, NULL));
 	assert_int_equal(rs_wsched_running(s), 2);
 	rs_wsched_finish(s, &a1, true);
-	assert_ptr_equal(rs_wsched_next(s, 0), &a2);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &a2);
 	rs_wsched_finish(s, &a2, true);
 	rs_wsched_finish(s, &b1, true);
 	assert_int_equal(rs_wsched_cnt(s), 0);
-	assert_null(rs_wsched_next(s, 0));
+	assert_null(rs_wsched_next(s, 0, NULL, NULL));
 	rs_wsched_destroy(s);
 }
 
@@ -56,7 +56,7 @@ static void test_supersede(void **state) {
 	job_init(&g4, "k", 4);
 	job_init(&old, "k", 2);
 	assert_int_equal(rs_wsched_push(s, &g1, sup, 4), 0);
-	assert_ptr_equal(rs_wsched_next(s, 0), &g1); /* running */
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &g1); /* running */
 	assert_int_equal(rs_wsched_push(s, &g2, sup, 4), 0);
 	assert_int_equal(rs_wsched_push(s, &g3, sup, 4), 1);
 	assert_ptr_equal(sup[0], &g2);
@@ -65,7 +65,7 @@ static void test_supersede(void **state) {
 	assert_ptr_equal(sup[0], &old);
 	assert_int_equal(rs_wsched_cnt(s), 2);
 	rs_wsched_finish(s, &g1, true);
-	assert_ptr_equal(rs_wsched_next(s, 0), &g3);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &g3);
 	rs_wsched_finish(s, &g3, true);
 	/* Applied mark 3: a replayed generation 2 is stale... */
 	job_init(&old, "k", 2);
@@ -73,7 +73,7 @@ static void test_supersede(void **state) {
 	assert_ptr_equal(sup[0], &old);
 	/* ...generation 4 runs. */
 	assert_int_equal(rs_wsched_push(s, &g4, sup, 4), 0);
-	assert_ptr_equal(rs_wsched_next(s, 0), &g4);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &g4);
 	rs_wsched_finish(s, &g4, false);
 	assert_int_equal(rs_wsched_cnt(s), 0);
 	rs_wsched_destroy(s);
@@ -88,10 +88,10 @@ static void test_dlq_no_mark(void **state) {
 	job_init(&a, "k", 5);
 	job_init(&b, "k", 5);
 	rs_wsched_push(s, &a, sup, 2);
-	assert_ptr_equal(rs_wsched_next(s, 0), &a);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &a);
 	rs_wsched_finish(s, &a, false);
 	assert_int_equal(rs_wsched_push(s, &b, sup, 2), 0);
-	assert_ptr_equal(rs_wsched_next(s, 0), &b);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &b);
 	rs_wsched_finish(s, &b, true);
 	rs_wsched_destroy(s);
 }
@@ -110,23 +110,23 @@ static void test_retry_delay_order(void **state) {
 	rs_wsched_push(s, &a2, sup, 2);
 	rs_wsched_push(s, &b, sup, 2);
 	rs_wsched_push(s, &c, sup, 2);
-	assert_ptr_equal(rs_wsched_next(s, 100), &a);
-	assert_ptr_equal(rs_wsched_next(s, 100), &b);
+	assert_ptr_equal(rs_wsched_next(s, 100, NULL, NULL), &a);
+	assert_ptr_equal(rs_wsched_next(s, 100, NULL, NULL), &b);
 	rs_wsched_retry(s, &a, 500); /* throttled: Retry-After */
 	rs_wsched_retry(s, &b, 300);
 	assert_int_equal(rs_wsched_running(s), 0);
 	/* a2 stays behind a (same key); c runs now. */
-	assert_ptr_equal(rs_wsched_next(s, 100), &c);
-	assert_null(rs_wsched_next(s, 100));
+	assert_ptr_equal(rs_wsched_next(s, 100, NULL, NULL), &c);
+	assert_null(rs_wsched_next(s, 100, NULL, NULL));
 	assert_int_equal(rs_wsched_next_deadline(s), 300);
 	rs_wsched_finish(s, &c, true);
-	assert_null(rs_wsched_next(s, 299));
+	assert_null(rs_wsched_next(s, 299, NULL, NULL));
 	/* Both due: the earlier not_before first. */
-	assert_ptr_equal(rs_wsched_next(s, 1000), &b);
-	assert_ptr_equal(rs_wsched_next(s, 1000), &a);
+	assert_ptr_equal(rs_wsched_next(s, 1000, NULL, NULL), &b);
+	assert_ptr_equal(rs_wsched_next(s, 1000, NULL, NULL), &a);
 	rs_wsched_finish(s, &a, true);
 	rs_wsched_finish(s, &b, true);
-	assert_ptr_equal(rs_wsched_next(s, 1000), &a2);
+	assert_ptr_equal(rs_wsched_next(s, 1000, NULL, NULL), &a2);
 	rs_wsched_finish(s, &a2, true);
 	assert_int_equal(rs_wsched_cnt(s), 0);
 	rs_wsched_destroy(s);
@@ -148,14 +148,36 @@ static void test_remove_if(void **state) {
 	rs_wsched_push(s, &b1, sup, 2);
 	rs_wsched_push(s, &b2, sup, 2);
 	rs_wsched_push(s, &c, sup, 2);
-	assert_ptr_equal(rs_wsched_next(s, 0), &b1);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &b1);
 	assert_int_equal(rs_wsched_remove_if(s, match_key_b, NULL, out, 4), 1);
 	assert_ptr_equal(out[0], &b2);
 	assert_int_equal(rs_wsched_cnt(s), 2);
 	rs_wsched_finish(s, &b1, true);
-	assert_ptr_equal(rs_wsched_next(s, 0), &c);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &c);
 	rs_wsched_finish(s, &c, true);
 	assert_int_equal(rs_wsched_cnt(s), 0);
+	rs_wsched_destroy(s);
+}
+
+static bool not_tenant_x(rs_wjob_t *j, void *opaque) {
+	(void)opaque;
+	return strncmp(j->key, "x/", 2) != 0;
+}
+
+/* A saturated tenant's jobs are skipped, others still start. */
+static void test_can_run(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t x1, y1, *sup[2];
+	(void)state;
+	job_init(&x1, "x/g1", 1);
+	job_init(&y1, "y/g1", 1);
+	rs_wsched_push(s, &x1, sup, 2);
+	rs_wsched_push(s, &y1, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 0, not_tenant_x, NULL), &y1);
+	assert_null(rs_wsched_next(s, 0, not_tenant_x, NULL));
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &x1);
+	rs_wsched_finish(s, &x1, true);
+	rs_wsched_finish(s, &y1, true);
 	rs_wsched_destroy(s);
 }
 
@@ -166,6 +188,7 @@ int main(void) {
 		cmocka_unit_test(test_dlq_no_mark),
 		cmocka_unit_test(test_retry_delay_order),
 		cmocka_unit_test(test_remove_if),
+		cmocka_unit_test(test_can_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
