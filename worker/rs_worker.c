@@ -440,6 +440,11 @@ static bool w_dlq_job(rs_worker_t *w, w_job_t *j) {
 	size_t len = 0;
 	bool ok;
 
+	/* "attempt" = attempts already made, so a replay continues the
+	 * count (and the error history's numbering). */
+	j->env.attempt += j->attempts;
+	j->attempts = 0;
+
 	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
 	    RS_OK) {
 		/* Should not happen (it was decoded); keep the job anyway. */
@@ -874,11 +879,13 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 	/* Shutdown (guarantee 7): nothing new starts, waiting jobs are
 	 * given back at once (they were not started), running ones get
 	 * worker.shutdown_timeout to finish. */
+	pthread_mutex_lock(&w->lock);
+	w->draining = true; /* before the release: nothing new may start */
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
 	w_release_if(w, w_match_all, NULL);
 	deadline = rs_now_ms() + w->g->worker.shutdown_timeout_ms;
 	pthread_mutex_lock(&w->lock);
-	w->draining = true;
-	pthread_cond_broadcast(&w->cond);
 	while (rs_wsched_running(w->sched) > 0 && rs_now_ms() < deadline) {
 		pthread_mutex_unlock(&w->lock);
 		usleep(20000);
