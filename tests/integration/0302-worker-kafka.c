@@ -14,7 +14,10 @@
  *    is not added).
  * 4. Faults (429 with Retry-After, 503) on the second tenant's group
  *    writes: the job still converges, nothing new in the DLQ.
- * 5. The rostersync-worker binary with a job parked by a 30 s Retry-After:
+ * 5. Tenant isolation with ONE pool thread: tenant 2's job parked by a
+ *    6 s Retry-After does not hold back tenant 1's job produced after it
+ *    (applied within 4 s); the parked one is applied after its wait.
+ * 6. The rostersync-worker binary with a job parked by a 30 s Retry-After:
  *    SIGTERM makes it exit 0 within seconds (the parked job is released,
  *    not finished); a new worker then applies it (nothing lost).
  */
@@ -31,6 +34,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -157,6 +161,17 @@ static void produce_job(fx_t *fx, const char *tenant, const char *gid,
 	produce_raw(fx, key, txt);
 	rs_free(txt);
 	rs_envelope_cleanup(&env);
+}
+
+typedef struct bg_s {
+	rs_worker_t *w;
+	rs_err_t err;
+} bg_t;
+
+static void *bg_run(void *arg) {
+	bg_t *b = arg;
+	b->err = rs_worker_run(b->w, 3000);
+	return NULL;
 }
 
 static void run_worker(fx_t *fx, rs_worker_stats_t *st) {
@@ -510,6 +525,107 @@ int main(void) {
 			    "DLQ still holds %d records",
 			    cJSON_GetArraySize(dlq));
 		cJSON_Delete(dlq);
+	}
+
+	SUB_TEST("tenant isolation: a throttled tenant holds no thread");
+	{
+		const cJSON *gA = cJSON_GetArrayItem(
+			cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(ts0, "entra"),
+				"groups"),
+			3);
+		const cJSON *gB = cJSON_GetArrayItem(
+			cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(ts1, "entra"),
+				"groups"),
+			1);
+		const char *gidA = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(gA, "id"));
+		const char *gidB = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(gB, "id"));
+		const cJSON *users1 = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(ts1, "entra"),
+			"users");
+		const char *ua[1] = {NULL}, *ub[1] = {NULL}, *ov1[7];
+		char rule[512], threads1[] = "worker.threads=1";
+		rs_conf_t *conf1;
+		bg_t b;
+		pthread_t tid;
+		int64_t t_start, t_429, t_a = -1, t_b = -1;
+		double n429;
+
+		TEST_ASSERT(gidA && gidB, "groups for isolation");
+		cJSON_ArrayForEach(u, users) {
+			const char *id = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(u, "id"));
+			if (!ua[0] && !in_array(group_members(ts0, gidA), id))
+				ua[0] = id;
+		}
+		cJSON_ArrayForEach(u, users1) {
+			const char *id = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(u, "id"));
+			if (!ub[0] && !in_array(group_members(ts1, gidB), id))
+				ub[0] = id;
+		}
+		TEST_ASSERT(ua[0] && ub[0], "users for isolation");
+		for (i = 0; i < 7; i++)
+			ov1[i] = ov[i];
+		ov1[4] = threads1;
+		conf1 = rs_conf_load(path, ov1, 7, err, sizeof(err));
+		TEST_ASSERT(conf1, "conf: %s", err);
+		rs_snprintf(rule, sizeof(rule),
+			    "{\"tenant\":\"%s\",\"path\":\"/graph/v1.0/groups/%s*\","
+			    "\"errors\":[{\"status\":429,\"retry_after\":\"6\"}]}",
+			    t1, gidB);
+		TEST_ASSERT(rs_sim_faults_push(fx.sim, rule, err,
+					       sizeof(err)) == RS_OK,
+			    "faults: %s", err);
+		b.w = rs_worker_new(conf1, err, sizeof(err));
+		TEST_ASSERT(b.w, "worker: %s", err);
+		t_start = rs_now_ms();
+		TEST_ASSERT(pthread_create(&tid, NULL, bg_run, &b) == 0,
+			    "thread");
+		/* Tenant 2's job first; tenant 1's only once tenant 2 met
+		 * its 429, so a worker that slept on the only thread would
+		 * apply tenant 1 no earlier than 6 s later. */
+		n429 = sim_429s(&fx);
+		produce_job(&fx, t1, gidB, 1, ub, 1, NULL, 0);
+		while (sim_429s(&fx) <= n429 &&
+		       rs_now_ms() - t_start < rs_test_timeout_ms(60000))
+			usleep(20000);
+		t_429 = rs_now_ms();
+		TEST_ASSERT(sim_429s(&fx) > n429, "tenant 2 throttled");
+		produce_job(&fx, t0, gidA, 1, ua, 1, NULL, 0);
+		while (rs_now_ms() - t_start < rs_test_timeout_ms(60000) &&
+		       (t_a < 0 || t_b < 0)) {
+			cJSON *s0 = tenant_state(&fx, t0),
+			      *s1 = tenant_state(&fx, t1);
+			if (t_a < 0 && in_array(group_members(s0, gidA), ua[0]))
+				t_a = rs_now_ms();
+			if (t_b < 0 && in_array(group_members(s1, gidB), ub[0]))
+				t_b = rs_now_ms();
+			cJSON_Delete(s0);
+			cJSON_Delete(s1);
+			usleep(50000);
+		}
+		pthread_join(tid, NULL);
+		rs_worker_stats(b.w, &st);
+		rs_worker_destroy(b.w);
+		rs_conf_destroy(conf1);
+		rs_test_say("after tenant 2's 429: tenant 1 applied in %" PRId64
+			    " ms, tenant 2 in %" PRId64 " ms (retried %" PRIu64
+			    ")\n",
+			    t_a - t_429, t_b - t_429, st.retried);
+		TEST_ASSERT(b.err == RS_OK, "worker run");
+		TEST_ASSERT(t_a > 0 && t_b > 0, "both applied");
+		/* Tenant 1 did not wait for tenant 2's Retry-After although
+		 * there is one pool thread; the 6 s were honoured. */
+		TEST_ASSERT(t_a - t_429 < 4000, "tenant 1 held back %" PRId64
+			    " ms", t_a - t_429);
+		TEST_ASSERT(t_b - t_429 >= 5800, "Retry-After honoured: %" PRId64
+			    " ms", t_b - t_429);
+		TEST_ASSERT(st.retried >= 1 && st.dead_lettered == 0,
+			    "retried %" PRIu64, st.retried);
 	}
 
 	SUB_TEST("binary: SIGTERM with a parked job exits 0, job not lost");
