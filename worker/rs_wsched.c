@@ -31,6 +31,8 @@ struct rs_wsched_s {
 	uint64_t seq;
 };
 
+/* FNV-1a: keys are short ASCII "<tenant>/<guid>" strings; a simple,
+ * well-spread hash is all the bucket choice needs. */
 static uint32_t ws_hash(const char *s) {
 	uint32_t h = 2166136261u;
 	for (; *s; s++)
@@ -38,6 +40,7 @@ static uint32_t ws_hash(const char *s) {
 	return h % WS_BUCKETS;
 }
 
+/* Zeroed: empty buckets, no active keys, counters at 0. */
 rs_wsched_t *rs_wsched_new(void) {
 	return rs_calloc(1, sizeof(rs_wsched_t));
 }
@@ -76,6 +79,8 @@ static void ws_evict(rs_wsched_t *s) {
 	}
 }
 
+/* Finds the key's entry; with @p create a missing one is added (after
+ * eviction when the table is full) with no applied generation yet. */
 static ws_key_t *ws_key_get(rs_wsched_t *s, const char *key, bool create) {
 	uint32_t h = ws_hash(key);
 	ws_key_t *k;
@@ -95,6 +100,8 @@ static ws_key_t *ws_key_get(rs_wsched_t *s, const char *key, bool create) {
 	return k;
 }
 
+/* The active list holds exactly the keys with at least one job; selection
+ * and deadline scans walk only these, never the idle marks. */
 static void ws_active_add(rs_wsched_t *s, ws_key_t *k) {
 	k->aprev = NULL;
 	k->anext = s->active;
@@ -121,6 +128,8 @@ size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 	size_t n = 0;
 	bool was_active;
 
+	/* seq orders jobs across keys (arrival = offset order within a
+	 * partition) when their not_before ties, typically both 0. */
 	job->seq = ++s->seq;
 	job->next = NULL;
 	for (j = k->head; j; j = j->next)
@@ -147,6 +156,8 @@ size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 			pp = &j->next;
 		}
 	}
+	/* The purge may have removed the tail: find it again (FIFOs are
+	 * short, a key rarely has more than a couple of jobs). */
 	k->tail = NULL;
 	for (j = k->head; j; j = j->next)
 		k->tail = j;
@@ -189,6 +200,8 @@ rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now,
 	return best->head;
 }
 
+/* Busy keys are skipped: their head is running, and what waits behind it
+ * can't start before it finishes, whatever its not_before. */
 int64_t rs_wsched_next_deadline(rs_wsched_t *s) {
 	ws_key_t *k;
 	int64_t d = INT64_MAX;
@@ -204,6 +217,8 @@ void rs_wsched_finish(rs_wsched_t *s, rs_wjob_t *job, bool applied) {
 	k->busy = false;
 	s->running--;
 	s->job_cnt--;
+	/* Only an applied job raises the mark: a dead-lettered one must not
+	 * make its own replay (same generation) look stale. */
 	if (applied && job->generation > k->applied_gen)
 		k->applied_gen = job->generation;
 	k->head = job->next;
@@ -217,6 +232,11 @@ void rs_wsched_finish(rs_wsched_t *s, rs_wjob_t *job, bool applied) {
 void rs_wsched_retry(rs_wsched_t *s, rs_wjob_t *job, int64_t not_before) {
 	ws_key_t *k = ws_key_get(s, job->key, false);
 	rs_assert(k && k->busy && k->head == job);
+	/* The job stays the head, so later jobs of the key keep waiting
+	 * behind it (order), but the key is no longer busy: it holds no
+	 * thread, and a newer generation pushed while it waits supersedes
+	 * it like any waiting job (a throttled old plan is not retried once
+	 * a newer one exists). */
 	k->busy = false;
 	s->running--;
 	job->not_before = not_before;
@@ -227,6 +247,7 @@ size_t rs_wsched_remove_if(rs_wsched_t *s, bool (*match)(rs_wjob_t *, void *),
 	ws_key_t *k, *kn;
 	size_t n = 0;
 	for (k = s->active; k; k = kn) {
+		/* A running head is the caller's to finish: skip it. */
 		rs_wjob_t **pp = k->busy ? &k->head->next : &k->head, *j;
 		kn = k->anext;
 		while (*pp && n < out_max) {

@@ -181,6 +181,25 @@ static void test_can_run(void **state) {
 	rs_wsched_destroy(s);
 }
 
+/* A job parked for a retry is waiting, not running: a newer generation
+ * supersedes it. */
+static void test_parked_superseded(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t g1, g2, *sup[2];
+	(void)state;
+	job_init(&g1, "k", 1);
+	job_init(&g2, "k", 2);
+	rs_wsched_push(s, &g1, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &g1);
+	rs_wsched_retry(s, &g1, 10000);
+	assert_int_equal(rs_wsched_push(s, &g2, sup, 2), 1);
+	assert_ptr_equal(sup[0], &g1);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &g2);
+	rs_wsched_finish(s, &g2, true);
+	assert_int_equal(rs_wsched_cnt(s), 0);
+	rs_wsched_destroy(s);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fifo_per_key),
@@ -189,6 +208,7 @@ int main(void) {
 		cmocka_unit_test(test_retry_delay_order),
 		cmocka_unit_test(test_remove_if),
 		cmocka_unit_test(test_can_run),
+		cmocka_unit_test(test_parked_superseded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
