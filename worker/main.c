@@ -85,6 +85,8 @@ int main(int argc, char **argv) {
 		usage(stderr);
 		return 2;
 	}
+	/* Config problems are usage errors (exit 2): an operator fixes the
+	 * file, a restart loop would not help. */
 	conf = rs_conf_load(cfile, overrides, n_over, errstr, sizeof(errstr));
 	if (!conf) {
 		fprintf(stderr, "rostersync-worker: %s\n", errstr);
@@ -107,13 +109,17 @@ int main(int argc, char **argv) {
 		rc = 1;
 		goto out_http;
 	}
+	/* Handlers only after the worker exists: a signal before that
+	 * keeps its default action (there is nothing to drain yet). */
 	sig_worker = w;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* A peer closing a connection must be an error return, not death. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A signal ends run() normally: clean shutdown is exit 0. */
 	rc = rs_worker_run(w, until_idle_ms) == RS_OK ? 0 : 1;
 	sig_worker = NULL;
 	rs_worker_destroy(w);

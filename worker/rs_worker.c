@@ -91,6 +91,9 @@ static const rs_log_ctx_t *W_LOG = NULL;
 /* ------------------------------------------------------------------ */
 /* Metrics                                                            */
 
+/* rostersync_jobs_total{kind,tenant,outcome}.  The tenant label is off by
+ * default: hundreds of tenants x kinds x outcomes would multiply series
+ * (worker.metrics_tenant_labels turns it on). */
 static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
 	const char *v[3];
 	if (!w->m_jobs)
@@ -103,6 +106,8 @@ static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
 	rs_metric_add(w->m_jobs, v, 1);
 }
 
+/* rs_http observe callback (any pool thread): counts every request by
+ * target and status; rs_metric_add is thread-safe. */
 static void w_http_observe(const rs_http_event_t *ev, void *opaque) {
 	rs_worker_t *w = opaque;
 	char st[16];
@@ -135,6 +140,8 @@ static void w_job_done(rs_worker_t *w, w_job_t *j) {
 	w_job_free(j);
 }
 
+/* Gives the job's message back unfinished: its offset is not stored, so it
+ * is redelivered to the partition's next owner (shutdown, revoke). */
 static void w_job_release(rs_worker_t *w, w_job_t *j) {
 	if (j->msg)
 		rs_queue_msg_release(w->q, j->msg);
@@ -336,6 +343,8 @@ typedef enum {
 	W_OUT_DLQ,
 } w_outcome_t;
 
+/* xorshift64 per thread: jitter needs no quality, only no shared state
+ * (rand() would be a hidden global, and a lock for jitter is silly). */
 static uint64_t w_rand(void *opaque) {
 	w_thread_t *th = opaque;
 	th->rnd ^= th->rnd << 13;
@@ -371,6 +380,7 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 	if (!gr)
 		goto permanent;
 	n = m->add_cnt > m->remove_cnt ? m->add_cnt : m->remove_cnt;
+	/* rs_graph takes plain id arrays; one scratch array serves both. */
 	ids = rs_calloc(n ? n : 1, sizeof(*ids));
 	/* Adds first, then removes: a member being replaced is never
 	 * missing from both states at once. */
@@ -396,6 +406,9 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 	if (!e)
 		return call.writes ? W_OUT_APPLIED : W_OUT_NOOP;
 
+	/* Every failed attempt is recorded, not only the last: the DLQ
+	 * reader sees the 429s that preceded a final 5xx.  The history is
+	 * bounded by rs_envelope (first and last entries kept). */
 	rs_envelope_error_append(
 		&j->env, rs_wall_ms(), attempt,
 		call.http_status ? call.http_status : rs_error_http_status(e),
@@ -505,6 +518,8 @@ static void *w_pool_main(void *arg) {
 			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 			continue;
 		}
+		/* Counted before the lock is dropped, so w_can_run sees
+		 * this job at once and another thread can't overshoot. */
 		j = sj->opaque;
 		if (j->tenant_idx >= 0)
 			w->tenants[j->tenant_idx].running++;
@@ -528,6 +543,8 @@ static void *w_pool_main(void *arg) {
 			pthread_mutex_lock(&w->lock);
 			continue;
 		}
+		/* Finishing counts as activity: --until-idle waits for the
+		 * idle period after the LAST job, not after the last poll. */
 		pthread_mutex_lock(&w->lock);
 		w->last_activity = rs_now_ms();
 		if (out == W_OUT_RETRY) {
@@ -590,6 +607,8 @@ static void w_invalid(rs_worker_t *w, rs_qmsg_t *msg, const char *why) {
 	cJSON_free(rec);
 }
 
+/* Poll thread: turns one message into a job and hands it to the
+ * scheduler; jobs the push superseded are finished right here. */
 static void w_receive(rs_worker_t *w, rs_qmsg_t *msg) {
 	size_t len = 0, n, i;
 	const void *val = rs_qmsg_value(msg, &len);
@@ -686,6 +705,8 @@ static void w_on_revoke(rs_queue_t *q, const rs_queue_partition_t *parts,
 	w_release_if(opaque, w_match_part, &r);
 }
 
+/* Metrics collect callback: the in-flight gauge is read at scrape time
+ * rather than updated on every change. */
 static void w_collect(rs_metrics_t *m, void *opaque) {
 	rs_worker_t *w = opaque;
 	size_t n;
@@ -754,6 +775,8 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	topics[0] = g->queue.kafka.topics.jobs_group;
 	qc.topics = topics;
 	qc.topic_cnt = 1;
+	/* queue.kafka.properties is a map; rs_queue wants "k=v" strings
+	 * (copied by rs_queue_new, so freed right after). */
 	for (i = 0; i < g->queue.kafka.properties.count &&
 		    np < RS_QUEUE_MAX_PROPS;
 	     i++) {
@@ -768,6 +791,8 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	}
 	qc.props = props;
 	qc.prop_cnt = np;
+	/* The queue's in-flight bound IS the worker's: every held job owns
+	 * exactly one message, so this caps memory too. */
 	qc.max_inflight = (size_t)g->worker.max_in_flight;
 	qc.on_revoke = w_on_revoke;
 	qc.opaque = w;
@@ -783,6 +808,8 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 		w_thread_t *th = &w->threads[t];
 		rs_http_conf_t hc;
 		rs_http_conf_init(&hc);
+		/* One client per thread: a curl handle is not shareable, and
+		 * each keeps its own connection cache to Graph. */
 		hc.target = "graph";
 		hc.ca_file = g->http.ca_file;
 		hc.user_agent = g->http.user_agent;
