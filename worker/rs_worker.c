@@ -33,6 +33,10 @@
 #define W_SUP_MAX 64
 /* Raw payload kept in an "invalid" DLQ record. */
 #define W_RAW_MAX (64 * 1024)
+/* How long a member may wait for its first partitions before an empty
+ * assignment counts as idle (--until-idle): a group join, with the broker's
+ * rebalance, takes a few seconds. */
+#define RS_WORKER_JOIN_GRACE_MS 15000
 
 typedef struct w_job_s {
 	rs_wjob_t sj;         /**< scheduler view; sj.opaque = this */
@@ -851,10 +855,11 @@ void rs_worker_stats(rs_worker_t *w, rs_worker_stats_t *st) {
 rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 	rs_err_t err = RS_OK, e;
 	int t, started = 0;
-	int64_t deadline;
+	int64_t deadline, run_started;
 	char errstr[256];
 
-	w->last_activity = rs_now_ms();
+	run_started = rs_now_ms();
+	w->last_activity = run_started;
 	w->draining = false;
 	for (t = 0; t < w->thread_cnt; t++) {
 		if (pthread_create(&w->threads[t].tid, NULL, w_pool_main,
@@ -873,8 +878,12 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 
 		pthread_mutex_lock(&w->lock);
 		/* Idle time counts only once the group gave us partitions:
-		 * joining takes seconds and is not idleness. */
-		if (rs_queue_assignment_cnt(w->q) == 0)
+		 * joining takes seconds and is not idleness.  But a member
+		 * the group leaves without partitions (more workers than
+		 * partitions, or all of them sticky elsewhere) is idle too,
+		 * so this grace ends RS_WORKER_JOIN_GRACE_MS after start. */
+		if (rs_queue_assignment_cnt(w->q) == 0 &&
+		    rs_now_ms() - run_started < RS_WORKER_JOIN_GRACE_MS)
 			w->last_activity = rs_now_ms();
 		held = rs_wsched_cnt(w->sched);
 		idle = rs_now_ms() - w->last_activity;
