@@ -77,10 +77,14 @@ static bool parse_step(const cJSON *o, sim_fault_step_t *st, char *errstr,
 		st->kind = SIM_FAULT_HANG;
 	else if (!strcmp(kind, "malformed"))
 		st->kind = SIM_FAULT_MALFORMED;
+	else if (!strcmp(kind, "pass"))
+		/* Answered normally: lets a script interleave faults with
+		 * successes at a rate ("10 % 5xx") instead of in a burst. */
+		st->kind = SIM_FAULT_LATENCY;
 	else {
 		rs_snprintf(errstr, errstr_size,
 			    "unknown fault kind \"%s\" (error, drop, hang, "
-			    "malformed)",
+			    "malformed, pass)",
 			    kind);
 		return false;
 	}
