@@ -1,0 +1,634 @@
+/*
+ * 0320-e2e-sync.c - Talkdesk queues -> Entra groups end to end: the real
+ * rostersync-planner and rostersync-worker processes, a real Kafka broker,
+ * and the simulator (in this process) with a generated MSP of 20 tenants and
+ * 6,000 users.
+ *
+ * The expected membership is computed here, independently of the planner's
+ * code, straight from the simulator's state: a queue's Talkdesk users ->
+ * their e-mails -> the Entra users whose mail or userPrincipalName equals the
+ * e-mail case-insensitively.  Every mapped group must then equal that set
+ * (exact mode) or contain it (additive mode).
+ *
+ * Sub-tests, in order, on the same dataset:
+ *   1. convergence: one planner cycle, two workers until idle;
+ *   2. idempotence: a second cycle publishes nothing and the sim records
+ *      zero writes;
+ *   3. churn: the audit CSV rows of the cycle are exactly the changes the
+ *      simulator's groups went through;
+ *   4. crash: one of two workers is SIGKILLed mid-run and restarted:
+ *      converged, DLQ empty;
+ *   5. faults: 503s and 429s with Retry-After injected on Graph:
+ *      converged, DLQ empty;
+ *   6. a permanent 403 for one tenant: its jobs are in the DLQ with the
+ *      error, every other tenant converged.
+ */
+#include "rs/rs_base.h"
+#include "rs/rs_queue.h"
+#include "rs_sim.h"
+#include "rs_test.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define NTENANTS 20
+#define SICK_TENANT "t005"
+
+/* Everything one run shares; lives on main()'s stack. */
+typedef struct {
+	rs_sim_t *sim;
+	char dir[256];
+	char conf[512];
+	char planner[512];
+	char worker[512];
+	const char *brokers;
+	char prefix[128];
+	char dlq_topic[192];
+	char group[128];
+	char *xargs[32];
+	int xcnt;
+	int cycle;
+} e2e_t;
+
+static void add_x(e2e_t *e, const char *fmt, ...) RS_PRINTF(2, 3);
+static void add_x(e2e_t *e, const char *fmt, ...) {
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	e->xargs[e->xcnt++] = rs_strdup("-X");
+	e->xargs[e->xcnt++] = rs_strdup(buf);
+}
+
+/* Starts bin with the common -X arguments plus extra ones; stdout and
+ * stderr go to out_path. */
+static pid_t spawn(e2e_t *e, const char *bin, const char *const *extra,
+		   const char *out_path) {
+	char *argv[64];
+	int n = 0, i;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+
+	argv[n++] = (char *)bin;
+	argv[n++] = (char *)"-c";
+	argv[n++] = e->conf;
+	for (i = 0; extra && extra[i]; i++)
+		argv[n++] = (char *)extra[i];
+	for (i = 0; i < e->xcnt; i++)
+		argv[n++] = e->xargs[i];
+	argv[n] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, out_path,
+					 O_WRONLY | O_CREAT | O_APPEND, 0644);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	TEST_ASSERT(posix_spawn(&pid, bin, &fa, NULL, argv, environ) == 0,
+		    "cannot start %s", bin);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+/* Waits for pid at most timeout_ms; returns its exit code (-signal). */
+static int wait_exit(pid_t pid, int64_t timeout_ms) {
+	int64_t end = rs_now_ms() + rs_test_timeout_ms(timeout_ms);
+	int st;
+	while (rs_now_ms() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+		rs_sleep_ms(50);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	TEST_FAIL("process %d did not finish in %lld ms", (int)pid,
+		  (long long)timeout_ms);
+}
+
+static char *slurp(const char *path) {
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long len;
+	TEST_ASSERT(fp, "cannot open %s", path);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	buf = rs_malloc((size_t)len + 1);
+	TEST_ASSERT(fread(buf, 1, (size_t)len, fp) == (size_t)len, "read %s",
+		    path);
+	buf[len] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+/* Value of "key=N" in the planner's summary line (its last stdout line). */
+static long summary_get(const char *text, const char *key) {
+	const char *line = text, *p;
+	char pat[64];
+	size_t klen;
+	/* The summary starts with "tenants="; take the last such line. */
+	for (p = text; (p = strstr(p, "tenants=")) != NULL; p++)
+		if (p == text || p[-1] == '\n')
+			line = p;
+	rs_snprintf(pat, sizeof(pat), "%s=", key);
+	klen = strlen(pat);
+	for (p = line; (p = strstr(p, pat)) != NULL; p += klen)
+		if (p == line || p[-1] == ' ')
+			return strtol(p + klen, NULL, 10);
+	TEST_FAIL("no %s in planner output: %.300s", key, line);
+}
+
+/* One planner cycle; returns its stdout+stderr text (rs_free). */
+static char *run_planner(e2e_t *e, const char *const *extra, int want_rc) {
+	char out[512];
+	pid_t pid;
+	int rc;
+	rs_snprintf(out, sizeof(out), "%s/planner-%d.log", e->dir, ++e->cycle);
+	pid = spawn(e, e->planner, extra, out);
+	rc = wait_exit(pid, 120000);
+	TEST_ASSERT(rc == want_rc, "planner exit %d (want %d), see %s", rc,
+		    want_rc, out);
+	return slurp(out);
+}
+
+static void run_workers_until_idle(e2e_t *e, int n) {
+	const char *extra[] = {"--until-idle", "4", NULL};
+	pid_t pids[4];
+	char out[512];
+	int i;
+	for (i = 0; i < n; i++) {
+		rs_snprintf(out, sizeof(out), "%s/worker-%d-%d.log", e->dir,
+			    e->cycle, i);
+		pids[i] = spawn(e, e->worker, extra, out);
+	}
+	for (i = 0; i < n; i++)
+		TEST_ASSERT(wait_exit(pids[i], 180000) == 0,
+			    "worker %d failed (see %s/worker-%d-%d.log)", i,
+			    e->dir, e->cycle, i);
+}
+
+static double stat_num(rs_sim_t *sim, const char *key) {
+	char *s = rs_sim_stats_json(sim);
+	cJSON *j = cJSON_Parse(s);
+	double v = cJSON_GetNumberValue(cJSON_GetObjectItem(j, key));
+	cJSON_Delete(j);
+	rs_free(s);
+	return v;
+}
+
+static void lower(char *s) {
+	for (; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+}
+
+static bool arr_has(const cJSON *arr, const char *s) {
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) if (!strcmp(it->valuestring, s)) return true;
+	return false;
+}
+
+/*
+ * Compares every mapped group of every tenant with the desired membership
+ * computed from the source.  Tenants in skip (may be NULL) are not checked.
+ * Returns the number of groups checked.
+ */
+static int check_converged(e2e_t *e, const char *skip, const char *additive) {
+	char *ts = rs_sim_tenants_json(e->sim), *ss = rs_sim_state_json(e->sim, NULL);
+	cJSON *tenants = cJSON_Parse(ts), *state = cJSON_Parse(ss), *tn;
+	int groups = 0;
+
+	TEST_ASSERT(tenants && state, "sim JSON");
+	cJSON_ArrayForEach(tn, tenants) {
+		const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(tn, "id"));
+		cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(state, "tenants"), id);
+		cJSON *eusers = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "entra"), "users");
+		cJSON *egroups = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "entra"), "groups");
+		cJSON *tusers = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "talkdesk"), "users");
+		cJSON *queues = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "talkdesk"), "queues");
+		cJSON *map = cJSON_GetObjectItem(tn, "mapping"), *m;
+		bool add_only = additive && !strcmp(id, additive);
+
+		if (skip && !strcmp(id, skip))
+			continue;
+		cJSON_ArrayForEach(m, map) {
+			cJSON *q = NULL, *g = NULL, *it, *want = cJSON_CreateArray();
+			cJSON_ArrayForEach(it, queues) if (!strcmp(cJSON_GetStringValue(
+					   cJSON_GetObjectItem(it, "name")), m->string)) q = it;
+			cJSON_ArrayForEach(it, egroups) if (!strcmp(cJSON_GetStringValue(
+					   cJSON_GetObjectItem(it, "id")), m->valuestring)) g = it;
+			TEST_ASSERT(q && g, "%s: queue %s or group %s missing", id,
+				    m->string, m->valuestring);
+			/* desired = Entra users matching a queue member's e-mail */
+			cJSON_ArrayForEach(it, cJSON_GetObjectItem(q, "users")) {
+				cJSON *tu, *eu;
+				char email[320] = "";
+				cJSON_ArrayForEach(tu, tusers) if (!strcmp(cJSON_GetStringValue(
+						   cJSON_GetObjectItem(tu, "id")), it->valuestring))
+					rs_snprintf(email, sizeof(email), "%s",
+						    cJSON_GetStringValue(cJSON_GetObjectItem(tu, "email")));
+				lower(email);
+				if (!email[0])
+					continue;
+				cJSON_ArrayForEach(eu, eusers) {
+					char mail[320], upn[320];
+					const char *v;
+					v = cJSON_GetStringValue(cJSON_GetObjectItem(eu, "mail"));
+					rs_snprintf(mail, sizeof(mail), "%s", v ? v : "");
+					v = cJSON_GetStringValue(cJSON_GetObjectItem(eu, "userPrincipalName"));
+					rs_snprintf(upn, sizeof(upn), "%s", v ? v : "");
+					lower(mail);
+					lower(upn);
+					if (!strcmp(mail, email) || !strcmp(upn, email)) {
+						const char *uid = cJSON_GetStringValue(
+							cJSON_GetObjectItem(eu, "id"));
+						if (!arr_has(want, uid))
+							cJSON_AddItemToArray(want, cJSON_CreateString(uid));
+						break;
+					}
+				}
+			}
+			{
+				cJSON *have = cJSON_GetObjectItem(g, "members");
+				cJSON_ArrayForEach(it, want)
+					TEST_ASSERT(arr_has(have, it->valuestring),
+						    "%s group %s (%s): desired member %s missing",
+						    id, m->valuestring, m->string, it->valuestring);
+				/* An empty queue never causes removals (the
+				 * planner's safety rule): its group keeps what it
+				 * has. */
+				bool empty = cJSON_GetArraySize(
+						     cJSON_GetObjectItem(q, "users")) == 0;
+				if (!add_only && !empty)
+					cJSON_ArrayForEach(it, have)
+						TEST_ASSERT(arr_has(want, it->valuestring),
+							    "%s group %s (%s): member %s not in the source",
+							    id, m->valuestring, m->string, it->valuestring);
+			}
+			cJSON_Delete(want);
+			groups++;
+		}
+	}
+	cJSON_Delete(tenants);
+	cJSON_Delete(state);
+	rs_free(ts);
+	rs_free(ss);
+	return groups;
+}
+
+/* Messages on the DLQ; tenant_cnt (may be NULL) counts those of sick. */
+static int dlq_count(e2e_t *e, const char *sick, int *sick_cnt, char *first,
+		     size_t first_size) {
+	rs_queue_conf_t qc;
+	rs_queue_t *q;
+	const char *topics[] = {e->dlq_topic};
+	char errstr[512], grp[160];
+	int n = 0;
+	int64_t quiet = 0, end;
+
+	rs_test_unique_name("e2e-dlq-reader", grp, sizeof(grp));
+	rs_queue_conf_init(&qc);
+	qc.brokers = e->brokers;
+	qc.group_id = grp;
+	qc.topics = topics;
+	qc.topic_cnt = 1;
+	qc.roles = RS_QUEUE_ROLE_CONSUMER;
+	qc.session_timeout_ms = 6000;
+	q = rs_queue_new(&qc, errstr, sizeof(errstr));
+	TEST_ASSERT(q, "dlq reader: %s", errstr);
+	if (sick_cnt)
+		*sick_cnt = 0;
+	end = rs_now_ms() + rs_test_timeout_ms(60000);
+	/* Wait for the assignment, then read until 3 s of silence. */
+	while (rs_now_ms() < end) {
+		rs_qmsg_t *msg = NULL;
+		TEST_ASSERT(rs_queue_poll(q, 200, &msg) == RS_OK, "dlq poll");
+		if (!msg) {
+			if (rs_queue_assignment_cnt(q) && !quiet)
+				quiet = rs_now_ms();
+			if (quiet && rs_now_ms() - quiet > 3000)
+				break;
+			continue;
+		}
+		quiet = rs_now_ms();
+		{
+			size_t len;
+			const char *v = rs_qmsg_value(msg, &len);
+			cJSON *j = cJSON_ParseWithLength(v, len);
+			const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "tenant"));
+			if (first && !n)
+				rs_snprintf(first, first_size, "%.*s",
+					    (int)RS_MIN(len, 2000), v);
+			if (sick && t && !strcmp(t, sick) && sick_cnt)
+				(*sick_cnt)++;
+			cJSON_Delete(j);
+		}
+		n++;
+		rs_queue_msg_done(q, msg);
+	}
+	rs_queue_close(q);
+	rs_queue_destroy(q);
+	return n;
+}
+
+static void setup(e2e_t *e) {
+	rs_sim_conf_t sc;
+	rs_sim_gen_t gen;
+	char errstr[512];
+	const char *bin = rs_test_env_required("RS_BINARY_DIR");
+
+	memset(e, 0, sizeof(*e));
+	e->brokers = rs_test_kafka_brokers();
+	rs_test_mkdtemp(e->dir, sizeof(e->dir));
+	rs_snprintf(e->planner, sizeof(e->planner),
+		    "%s/producer/rostersync-planner", bin);
+	rs_snprintf(e->worker, sizeof(e->worker),
+		    "%s/worker/rostersync-worker", bin);
+	TEST_ASSERT(access(e->planner, X_OK) == 0 && access(e->worker, X_OK) == 0,
+		    "planner/worker binaries missing in %s", bin);
+
+	rs_sim_conf_init(&sc);
+	sc.port = 0;
+	sc.threads = 4;
+	e->sim = rs_sim_new(&sc, errstr, sizeof(errstr));
+	TEST_ASSERT(e->sim, "sim: %s", errstr);
+	rs_sim_gen_init(&gen);
+	TEST_ASSERT(rs_sim_gen_parse(&gen, "tenants=20,users=6000,queues=200,seed=11",
+				     errstr, sizeof(errstr)) == RS_OK, "%s", errstr);
+	TEST_ASSERT(rs_sim_generate(e->sim, &gen, errstr, sizeof(errstr)) == RS_OK,
+		    "generate: %s", errstr);
+	TEST_ASSERT(rs_sim_start(e->sim, errstr, sizeof(errstr)) == RS_OK,
+		    "start: %s", errstr);
+	rs_snprintf(errstr, sizeof(errstr), "%s/config", e->dir);
+	TEST_ASSERT(rs_sim_print_config(e->sim, errstr, errstr, sizeof(errstr)) ==
+			    RS_OK, "print-config: %s", errstr);
+	rs_snprintf(e->conf, sizeof(e->conf), "%s/config/rostersync.conf", e->dir);
+
+	rs_test_unique_name("e2e", e->prefix, sizeof(e->prefix));
+	rs_snprintf(e->dlq_topic, sizeof(e->dlq_topic), "%s.jobs.dlq", e->prefix);
+	rs_snprintf(e->group, sizeof(e->group), "%s-workers", e->prefix);
+	add_x(e, "queue.backend=kafka");
+	add_x(e, "queue.kafka.brokers=%s", e->brokers);
+	add_x(e, "queue.kafka.topic_prefix=%s.", e->prefix);
+	add_x(e, "worker.group_id=%s", e->group);
+	add_x(e, "planner.audit_dir=%s/audit", e->dir);
+	add_x(e, "planner.report_dir=%s/report", e->dir);
+	/* One tenant in additive mode: its groups keep extra members. */
+	add_x(e, "tenant.t003.sync.mode=additive");
+}
+
+/* Audit rows appended after byte offset from: (group|user|action) set. */
+static cJSON *audit_rows(e2e_t *e, size_t from, size_t *end) {
+	char path[512];
+	char *text, *line, *save = NULL;
+	cJSON *rows = cJSON_CreateArray();
+	rs_snprintf(path, sizeof(path), "%s/audit/audit.csv", e->dir);
+	text = slurp(path);
+	*end = strlen(text);
+	for (line = strtok_r(text + RS_MIN(from, *end), "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *f[8] = {0}, *p = line, *last, *prev;
+		int n = 0;
+		char key[400];
+		if (!strncmp(line, "time,", 5))
+			continue;
+		while (n < 4 && p) {
+			f[n++] = p;
+			p = strchr(p, ',');
+			if (p)
+				*p++ = '\0';
+		}
+		/* action and reason are the last two fields (e-mail may be
+		 * quoted); p points at the rest. */
+		last = p ? strrchr(p, ',') : NULL;
+		TEST_ASSERT(n == 4 && last, "audit row: %s", line);
+		*last = '\0';
+		prev = strrchr(p, ',');
+		TEST_ASSERT(prev, "audit row action");
+		rs_snprintf(key, sizeof(key), "%s|%s|%s", f[2], f[3], prev + 1);
+		cJSON_AddItemToArray(rows, cJSON_CreateString(key));
+	}
+	rs_free(text);
+	return rows;
+}
+
+/* group|user|add/remove for every membership that differs between two
+ * state snapshots. */
+static cJSON *state_diff(const char *before, const char *after) {
+	cJSON *b = cJSON_Parse(before), *a = cJSON_Parse(after), *out = cJSON_CreateArray();
+	cJSON *tn;
+	cJSON_ArrayForEach(tn, cJSON_GetObjectItem(a, "tenants")) {
+		cJSON *bg = cJSON_GetObjectItem(cJSON_GetObjectItem(
+			cJSON_GetObjectItem(cJSON_GetObjectItem(b, "tenants"), tn->string),
+			"entra"), "groups");
+		cJSON *g, *bgrp, *it;
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(cJSON_GetObjectItem(tn, "entra"), "groups")) {
+			const char *gid = cJSON_GetStringValue(cJSON_GetObjectItem(g, "id"));
+			cJSON *old = NULL, *now = cJSON_GetObjectItem(g, "members");
+			char key[400];
+			cJSON_ArrayForEach(bgrp, bg) if (!strcmp(gid, cJSON_GetStringValue(
+					   cJSON_GetObjectItem(bgrp, "id")))) old = cJSON_GetObjectItem(bgrp, "members");
+			cJSON_ArrayForEach(it, now) if (!old || !arr_has(old, it->valuestring)) {
+				rs_snprintf(key, sizeof(key), "%s|%s|add", gid, it->valuestring);
+				cJSON_AddItemToArray(out, cJSON_CreateString(key));
+			}
+			cJSON_ArrayForEach(it, old) if (!arr_has(now, it->valuestring)) {
+				rs_snprintf(key, sizeof(key), "%s|%s|remove", gid, it->valuestring);
+				cJSON_AddItemToArray(out, cJSON_CreateString(key));
+			}
+		}
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	return out;
+}
+
+int main(void) {
+	e2e_t e;
+	const char *const force[] = {"--once", "--force-removals", NULL};
+	const char *const once[] = {"--once", NULL};
+	char *out;
+	double writes, noops;
+	int groups;
+	long adds, removes;
+
+	setup(&e);
+
+	SUB_TEST("convergence: 20 tenants, 6000 users, planner + two workers");
+	out = run_planner(&e, force, 0);
+	adds = summary_get(out, "adds");
+	removes = summary_get(out, "removes");
+	TEST_ASSERT(summary_get(out, "tenants") == NTENANTS, "tenants");
+	TEST_ASSERT(adds > 500 && removes > 0, "a first sync has work: %ld/%ld",
+		    adds, removes);
+	rs_free(out);
+	run_workers_until_idle(&e, 2);
+	groups = check_converged(&e, NULL, "t003");
+	rs_test_say("%d groups converged; %ld adds, %ld removes applied", groups,
+		    adds, removes);
+	TEST_ASSERT(groups >= 190, "groups checked: %d", groups);
+	TEST_ASSERT(stat_num(e.sim, "writes_applied") == (double)(adds + removes),
+		    "sim applied %.0f writes for %ld planned changes",
+		    stat_num(e.sim, "writes_applied"), adds + removes);
+	TEST_ASSERT(dlq_count(&e, NULL, NULL, NULL, 0) == 0, "DLQ not empty");
+
+	SUB_TEST("idempotent: a second cycle publishes nothing, zero writes");
+	writes = stat_num(e.sim, "writes_applied");
+	noops = stat_num(e.sim, "writes_noop");
+	out = run_planner(&e, once, 0);
+	TEST_ASSERT(summary_get(out, "jobs") == 0 && summary_get(out, "adds") == 0 &&
+			    summary_get(out, "removes") == 0,
+		    "second cycle: %s", out);
+	rs_free(out);
+	run_workers_until_idle(&e, 1);
+	TEST_ASSERT(stat_num(e.sim, "writes_applied") == writes &&
+			    stat_num(e.sim, "writes_noop") == noops,
+		    "writes changed without source changes");
+
+	SUB_TEST("churn: converged again, the audit CSV lists exactly the changes");
+	{
+		char *before, *after, *summary = NULL;
+		cJSON *rows, *diff, *it;
+		size_t off, end;
+		int changes = 0;
+		rows = audit_rows(&e, 0, &off);
+		cJSON_Delete(rows);
+		TEST_ASSERT(rs_sim_churn(e.sim, NULL, 10, &summary) == RS_OK, "churn");
+		rs_free(summary);
+		before = rs_sim_state_json(e.sim, NULL);
+		out = run_planner(&e, force, 0);
+		rs_free(out);
+		run_workers_until_idle(&e, 2);
+		check_converged(&e, NULL, "t003");
+		after = rs_sim_state_json(e.sim, NULL);
+		rows = audit_rows(&e, off, &end);
+		diff = state_diff(before, after);
+		cJSON_ArrayForEach(it, diff) {
+			TEST_ASSERT(arr_has(rows, it->valuestring),
+				    "change %s not in the audit CSV", it->valuestring);
+			changes++;
+		}
+		cJSON_ArrayForEach(it, rows)
+			TEST_ASSERT(arr_has(diff, it->valuestring),
+				    "audit row %s is not a change that happened",
+				    it->valuestring);
+		TEST_ASSERT(changes > 0, "churn produced changes");
+		rs_test_say("%d changes, %d audit rows", changes,
+			    cJSON_GetArraySize(rows));
+		cJSON_Delete(rows);
+		cJSON_Delete(diff);
+		rs_free(before);
+		rs_free(after);
+	}
+
+	SUB_TEST("crash: SIGKILL one of two workers mid-run, restart it");
+	{
+		char errstr[256], path[512];
+		const char *extra[] = {"--until-idle", "4", NULL};
+		char *summary = NULL;
+		pid_t a, b, c;
+		/* Slow Graph down so the kill lands while jobs are in flight. */
+		TEST_ASSERT(rs_sim_faults_push(e.sim,
+					       "{\"path\":\"/graph*\",\"latency\":"
+					       "{\"min_ms\":20,\"max_ms\":60},"
+					       "\"count\":1000}",
+					       errstr, sizeof(errstr)) == RS_OK,
+			    "faults: %s", errstr);
+		TEST_ASSERT(rs_sim_churn(e.sim, NULL, 25, &summary) == RS_OK, "churn");
+		rs_free(summary);
+		out = run_planner(&e, force, 0);
+		TEST_ASSERT(summary_get(out, "jobs") > 20, "jobs to crash on");
+		rs_free(out);
+		rs_snprintf(path, sizeof(path), "%s/crash-a.log", e.dir);
+		a = spawn(&e, e.worker, extra, path);
+		rs_snprintf(path, sizeof(path), "%s/crash-b.log", e.dir);
+		b = spawn(&e, e.worker, extra, path);
+		rs_sleep_ms(rs_test_timeout_ms(7000));
+		TEST_ASSERT(kill(a, SIGKILL) == 0, "kill");
+		TEST_ASSERT(wait_exit(a, 10000) == -SIGKILL, "killed");
+		rs_snprintf(path, sizeof(path), "%s/crash-c.log", e.dir);
+		c = spawn(&e, e.worker, extra, path);
+		TEST_ASSERT(wait_exit(b, 180000) == 0, "worker b");
+		TEST_ASSERT(wait_exit(c, 180000) == 0, "worker c");
+		rs_sim_faults_push(e.sim, "{\"clear\":true}", errstr, sizeof(errstr));
+		check_converged(&e, NULL, "t003");
+		TEST_ASSERT(dlq_count(&e, NULL, NULL, NULL, 0) == 0, "DLQ not empty");
+	}
+
+	SUB_TEST("faults: 10 %% 5xx and 5 %% 429 + Retry-After on Graph, converged");
+	{
+		char errstr[256], rule[2048];
+		char *summary = NULL;
+		size_t len;
+		int i;
+		/* Every 20 Graph requests: 2 server errors, one 429 with a
+		 * fractional Retry-After, 17 normal answers; repeated 40 times,
+		 * for the planner's reads and the workers' writes alike. */
+		rs_snprintf(rule, sizeof(rule),
+			    "{\"path\":\"/graph/v1.0/*\",\"repeat\":40,\"errors\":["
+			    "{\"status\":503},");
+		for (i = 0; i < 8; i++) {
+			len = strlen(rule);
+			rs_snprintf(rule + len, sizeof(rule) - len, "{\"kind\":\"pass\"},");
+		}
+		len = strlen(rule);
+		rs_snprintf(rule + len, sizeof(rule) - len,
+			    "{\"status\":429,\"retry_after\":\"0.3\"},");
+		for (i = 0; i < 8; i++) {
+			len = strlen(rule);
+			rs_snprintf(rule + len, sizeof(rule) - len, "{\"kind\":\"pass\"},");
+		}
+		len = strlen(rule);
+		rs_snprintf(rule + len, sizeof(rule) - len,
+			    "{\"status\":500},{\"kind\":\"pass\"}]}");
+		TEST_ASSERT(rs_sim_faults_push(e.sim, rule, errstr, sizeof(errstr)) ==
+				    RS_OK,
+			    "faults: %s", errstr);
+		TEST_ASSERT(rs_sim_churn(e.sim, NULL, 10, &summary) == RS_OK, "churn");
+		rs_free(summary);
+		out = run_planner(&e, force, 0);
+		rs_free(out);
+		run_workers_until_idle(&e, 2);
+		rs_sim_faults_push(e.sim, "{\"clear\":true}", errstr, sizeof(errstr));
+		check_converged(&e, NULL, "t003");
+		TEST_ASSERT(dlq_count(&e, NULL, NULL, NULL, 0) == 0, "DLQ not empty");
+	}
+
+	SUB_TEST("permanent 403 for one tenant: its jobs dead-lettered, others converge");
+	{
+		char errstr[256], first[2048] = "";
+		char *summary = NULL;
+		int sick = 0, n;
+		TEST_ASSERT(rs_sim_churn(e.sim, NULL, 10, &summary) == RS_OK, "churn");
+		rs_free(summary);
+		out = run_planner(&e, force, 0);
+		rs_free(out);
+		/* After planning: the planner's reads succeed, the writes fail. */
+		TEST_ASSERT(rs_sim_faults_push(
+				    e.sim,
+				    "{\"tenant\":\"" SICK_TENANT "\",\"path\":\"/graph/v1.0/*\","
+				    "\"status\":403,\"count\":1000}",
+				    errstr, sizeof(errstr)) == RS_OK,
+			    "faults: %s", errstr);
+		run_workers_until_idle(&e, 2);
+		rs_sim_faults_push(e.sim, "{\"clear\":true}", errstr, sizeof(errstr));
+		check_converged(&e, SICK_TENANT, "t003");
+		n = dlq_count(&e, SICK_TENANT, &sick, first, sizeof(first));
+		rs_test_say("DLQ: %d jobs, %d of %s; first: %.300s", n, sick,
+			    SICK_TENANT, first);
+		TEST_ASSERT(n > 0 && sick == n, "DLQ holds only %s's jobs: %d/%d",
+			    SICK_TENANT, sick, n);
+		TEST_ASSERT(strstr(first, "403"), "DLQ entry carries the 403");
+	}
+
+	rs_sim_destroy(e.sim);
+	rs_test_rmtree(e.dir);
+	return rs_test_finish();
+}
