@@ -380,6 +380,11 @@ static void setup(e2e_t *e) {
 	add_x(e, "worker.group_id=%s", e->group);
 	add_x(e, "planner.audit_dir=%s/audit", e->dir);
 	add_x(e, "planner.report_dir=%s/report", e->dir);
+	/* A SIGKILLed member keeps its partitions until its session times
+	 * out (librdkafka default 45 s); a short session lets the restarted
+	 * worker take them over within its --until-idle window. */
+	add_x(e, "queue.kafka.properties=consumer.session.timeout.ms=6000,"
+		 "consumer.heartbeat.interval.ms=1000");
 	/* One tenant in additive mode: its groups keep extra members. */
 	add_x(e, "tenant.t003.sync.mode=additive");
 }
@@ -543,14 +548,27 @@ int main(void) {
 			    "faults: %s", errstr);
 		TEST_ASSERT(rs_sim_churn(e.sim, NULL, 25, &summary) == RS_OK, "churn");
 		rs_free(summary);
+		double base = stat_num(e.sim, "writes_applied");
+		long planned;
+		int64_t end;
 		out = run_planner(&e, force, 0);
 		TEST_ASSERT(summary_get(out, "jobs") > 20, "jobs to crash on");
+		planned = summary_get(out, "adds") + summary_get(out, "removes");
 		rs_free(out);
 		rs_snprintf(path, sizeof(path), "%s/crash-a.log", e.dir);
 		a = spawn(&e, e.worker, extra, path);
 		rs_snprintf(path, sizeof(path), "%s/crash-b.log", e.dir);
 		b = spawn(&e, e.worker, extra, path);
-		rs_sleep_ms(rs_test_timeout_ms(7000));
+		/* Kill once a tenth of the changes is applied: mid-run by
+		 * observation, not by a guess of how long the run takes. */
+		end = rs_now_ms() + rs_test_timeout_ms(120000);
+		while (stat_num(e.sim, "writes_applied") - base < (double)planned / 10 &&
+		       rs_now_ms() < end)
+			rs_sleep_ms(20);
+		TEST_ASSERT(stat_num(e.sim, "writes_applied") - base < (double)planned,
+			    "the run finished before the kill");
+		rs_test_say("SIGKILL after %.0f of %ld changes",
+			    stat_num(e.sim, "writes_applied") - base, planned);
 		TEST_ASSERT(kill(a, SIGKILL) == 0, "kill");
 		TEST_ASSERT(wait_exit(a, 10000) == -SIGKILL, "killed");
 		rs_snprintf(path, sizeof(path), "%s/crash-c.log", e.dir);
