@@ -167,6 +167,10 @@ struct rs_queue_s {
 	 * updates them from librdkafka's threads. */
 	atomic_uint_least64_t n_produced, n_delivered, n_delivery_failed;
 	atomic_uint_least64_t n_failed_since_flush;
+	/* Delivery callbacks that have RETURNED: flush waits for them, since
+	 * librdkafka's out-queue count drops when the poller thread takes a
+	 * report, before its callback has counted a failure. */
+	atomic_uint_least64_t n_reported;
 	atomic_uint_least64_t n_consumed, n_done, n_released, n_redelivered;
 	atomic_uint_least64_t n_stored, n_rebalances;
 };

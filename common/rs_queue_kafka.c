@@ -189,6 +189,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 		q->on_delivery(q, rkm->err ? RS_ERR_QUEUE : RS_OK,
 			       rkm->err ? rd_kafka_err2str(rkm->err) : NULL,
 			       rkm->_private, q->opaque);
+	atomic_fetch_add(&q->n_reported, 1);
+}
+
+/* True when every accepted message's delivery callback has returned. */
+static bool all_reported(rs_queue_t *q) {
+	return atomic_load(&q->n_reported) >= atomic_load(&q->n_produced);
 }
 
 /* Serves delivery reports and producer errors in <=100 ms steps. */
@@ -290,13 +296,17 @@ static rs_err_t kafka_flush(rs_queue_t *q, int timeout_ms) {
 
 	for (;;) {
 		int64_t left = deadline - rs_now_ms();
-		if (rd_kafka_outq_len(kq->prod) == 0 || left <= 0)
+		bool queued = rd_kafka_outq_len(kq->prod) > 0;
+		if ((!queued && all_reported(q)) || left <= 0)
 			break;
-		rd_kafka_flush(kq->prod, (int)RS_MIN(left, 500));
+		if (queued)
+			rd_kafka_flush(kq->prod, (int)RS_MIN(left, 500));
+		else
+			rs_sleep_ms(1); /* a callback is still running */
 	}
 	if (rd_kafka_fatal_error(kq->prod, NULL, 0))
 		return RS_ERR_QUEUE_FATAL;
-	if (rd_kafka_outq_len(kq->prod) > 0)
+	if (rd_kafka_outq_len(kq->prod) > 0 || !all_reported(q))
 		return RS_ERR_TIMEOUT;
 	if (atomic_exchange(&q->n_failed_since_flush, 0) > 0)
 		return RS_ERR_QUEUE;
