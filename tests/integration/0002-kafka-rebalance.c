@@ -3,8 +3,9 @@
  * flight, on a REAL broker.
  *
  * Member A consumes a 4-partition topic alone, with two worker threads that
- * take ~200 us per message, so messages are in flight at all times.  Then
- * member B joins the same group.  With cooperative-sticky, A must get an
+ * take ~200 us per message.  Then member B joins the same group; A's
+ * workers hold off from the join until A's revoke callback, so A surely
+ * has messages dispatched and unfinished when the revoke comes.  With cooperative-sticky, A must get an
  * orderly revoke (not lost) of only part of its partitions and keep the
  * rest; the module drains A's in-flight work for the revoked partitions,
  * stores and commits their finished prefix, and B starts exactly there.
@@ -46,6 +47,7 @@ typedef struct member_s {
 	rs_qmsg_t *ring[NWORKERS][RING];
 	size_t head[NWORKERS], cnt[NWORKERS];
 	atomic_bool stop;
+	bool gate_closed;        /* under lock: workers hold off (see main) */
 	atomic_int assigned;     /* partitions currently assigned */
 	atomic_int assign_cbs;
 	atomic_int revoked_parts;
@@ -85,7 +87,8 @@ static void *worker_main(void *arg) {
 		int key, seq;
 
 		pthread_mutex_lock(&m->lock);
-		while (!m->cnt[i] && !atomic_load(&m->stop))
+		while ((!m->cnt[i] || m->gate_closed) &&
+		       !atomic_load(&m->stop))
 			pthread_cond_wait(&m->cond, &m->lock);
 		if (!m->cnt[i]) {
 			pthread_mutex_unlock(&m->lock);
@@ -137,6 +140,15 @@ static void *poller_main(void *arg) {
 	return NULL;
 }
 
+/* Closing the gate stops the workers from taking new messages; the
+ * poller keeps dispatching up to the in-flight limit. */
+static void member_gate(member_t *m, bool closed) {
+	pthread_mutex_lock(&m->lock);
+	m->gate_closed = closed;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void on_assign(rs_queue_t *q, const rs_queue_partition_t *parts,
 		      size_t cnt, bool lost, void *opaque) {
 	member_t *m = opaque;
@@ -162,7 +174,15 @@ static void on_revoke(rs_queue_t *q, const rs_queue_partition_t *parts,
 	atomic_fetch_add(&m->revoked_parts, (int)cnt);
 	if (lost)
 		atomic_fetch_add(&m->lost_cbs, 1);
-	rs_test_say("%s: busy per partition %d %d %d %d; revoking p%d", m->name, atomic_load(&m->part_busy[0]), atomic_load(&m->part_busy[1]), atomic_load(&m->part_busy[2]), atomic_load(&m->part_busy[3]), cnt ? (int)parts[0].partition : -1);
+	rs_test_say("%s: busy per partition %d %d %d %d; revoking p%d",
+		    m->name, atomic_load(&m->part_busy[0]),
+		    atomic_load(&m->part_busy[1]),
+		    atomic_load(&m->part_busy[2]),
+		    atomic_load(&m->part_busy[3]),
+		    cnt ? (int)parts[0].partition : -1);
+	/* The module drains the revoked partitions after this returns, so
+	 * the workers must run again. */
+	member_gate(m, false);
 	rs_test_say("%s: revoked %zu partitions%s (in flight %zu)", m->name,
 		    cnt, lost ? " LOST" : "", rs_queue_inflight(m->q));
 }
@@ -287,7 +307,16 @@ int main(void) {
 		    atomic_load(&sh.processed));
 	TEST_ASSERT(atomic_load(&a.assigned) == 4, "A holds %d partitions",
 		    atomic_load(&a.assigned));
+	/* Timing alone does not guarantee work in flight at the revoke (CI
+	 * once saw A fully drained), so A's workers hold off from B's join
+	 * until A's revoke callback: A then has up to MAX_INFLIGHT messages
+	 * dispatched and unfinished across its partitions. */
+	member_gate(&a, true);
 	member_start(&b, 1, &sh, "B", brokers, group, topics);
+	deadline = rs_now_ms() + rs_test_timeout_ms(60000);
+	while (!atomic_load(&a.revoked_parts) && rs_now_ms() < deadline)
+		rs_sleep_ms(20);
+	member_gate(&a, false); /* no-op unless the revoke never came */
 
 	deadline = rs_now_ms() + rs_test_timeout_ms(120000);
 	while (atomic_load(&sh.processed) < NMSGS && rs_now_ms() < deadline)
