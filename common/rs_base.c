@@ -47,6 +47,18 @@ int64_t rs_wall_ms(void) {
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void rs_abstime_ms(clockid_t clk, int64_t ms, struct timespec *ts) {
+	if (ms < 0)
+		ms = 0;
+	clock_gettime(clk, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 void rs_time_fmt(int64_t wall_ms, char *buf, size_t size) {
 	time_t secs = (time_t)(wall_ms / 1000);
 	struct tm tm;

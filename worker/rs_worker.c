@@ -503,7 +503,7 @@ static void *w_pool_main(void *arg) {
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->draining) {
-		int64_t now = rs_now_ms(), delay = 0, deadline;
+		int64_t now = rs_now_ms(), delay = 0;
 		uint64_t writes = 0;
 		bool throttled;
 		rs_wjob_t *sj = rs_wsched_next(w->sched, now, w_can_run, w);
@@ -512,13 +512,14 @@ static void *w_pool_main(void *arg) {
 		struct timespec ts;
 
 		if (!sj) {
-			deadline = rs_wsched_next_deadline(w->sched);
-			if (deadline > now + 200)
-				deadline = now + 200;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)(deadline - now) * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
+			/* Never a wait computed from a past deadline (a due
+			 * job its tenant's limit holds back): a negative
+			 * tv_nsec made pthread_cond_timedwait fail with
+			 * EINVAL without releasing the lock, and this thread
+			 * spun holding it for ever (the 0320 hang). */
+			rs_abstime_ms(CLOCK_MONOTONIC,
+				      rs_wsched_wait_ms(w->sched, now, 200),
+				      &ts);
 			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 			continue;
 		}
@@ -733,13 +734,19 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	const char *topics[1], *props[RS_QUEUE_MAX_PROPS];
 	char *prop_buf[RS_QUEUE_MAX_PROPS];
 	rs_queue_conf_t qc;
+	pthread_condattr_t cattr;
 	size_t i, np = 0;
 	int t;
 
 	w->conf = conf;
 	w->g = g;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	/* Monotonic: the pool's timed waits must not stretch or shrink
+	 * when the wall clock is set. */
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	pthread_mutex_init(&w->dlq_lock, NULL);
 	w->sched = rs_wsched_new();
 	w->tenant_cnt = rs_conf_tenant_count(conf);

@@ -211,6 +211,15 @@ int64_t rs_wsched_next_deadline(rs_wsched_t *s) {
 	return d;
 }
 
+int64_t rs_wsched_wait_ms(rs_wsched_t *s, int64_t now, int64_t cap_ms) {
+	int64_t d = rs_wsched_next_deadline(s);
+	if (cap_ms < 1)
+		cap_ms = 1;
+	if (d <= now || d - now > cap_ms)
+		return cap_ms;
+	return d - now;
+}
+
 void rs_wsched_finish(rs_wsched_t *s, rs_wjob_t *job, bool applied) {
 	ws_key_t *k = ws_key_get(s, job->key, false);
 	rs_assert(k && k->busy && k->head == job);

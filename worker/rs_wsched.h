@@ -71,6 +71,15 @@ rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now,
 int64_t rs_wsched_next_deadline(rs_wsched_t *s);
 
 /**
+ * @brief How long a pool thread that found nothing to run may sleep:
+ *        until the next waiting job is due, at most \p cap_ms.  When a job
+ *        is due already (its tenant's admission refused it) or nothing
+ *        waits, the answer is \p cap_ms: a finishing job wakes the pool.
+ * @returns a value in [1, cap_ms] (cap_ms >= 1).
+ */
+int64_t rs_wsched_wait_ms(rs_wsched_t *s, int64_t now, int64_t cap_ms);
+
+/**
  * @brief The running job finished (applied, dead-lettered): removed from
  *        its key, which becomes idle.  @p applied records its generation as
  *        the key's applied high-water mark.

@@ -181,6 +181,43 @@ static void test_can_run(void **state) {
 	rs_wsched_destroy(s);
 }
 
+/* The pool's sleep after finding nothing: until the next due time, and
+ * never from a past deadline.  A due job the tenant's admission refuses
+ * has not_before <= now; the 0320 hang came from turning that into a
+ * negative wait (pthread_cond_timedwait EINVAL, lock never released). */
+static void test_wait_ms(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t x1, y1, *sup[2];
+	struct timespec ts;
+	(void)state;
+	assert_int_equal(rs_wsched_wait_ms(s, 1000, 200), 200); /* empty */
+	job_init(&x1, "x/g1", 1);
+	job_init(&y1, "y/g1", 1);
+	rs_wsched_push(s, &x1, sup, 2);
+	rs_wsched_push(s, &y1, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 1000, not_tenant_x, NULL), &y1);
+	rs_wsched_retry(s, &y1, 1050);
+	/* x1 is due (not_before 0) but its tenant is at its limit. */
+	assert_null(rs_wsched_next(s, 1000, not_tenant_x, NULL));
+	assert_true(rs_wsched_next_deadline(s) < 1000);
+	assert_int_equal(rs_wsched_wait_ms(s, 1000, 200), 200);
+	assert_int_equal(rs_wsched_wait_ms(s, 1000, 0), 1);
+	assert_ptr_equal(rs_wsched_next(s, 1000, NULL, NULL), &x1);
+	/* Only y1 waits now, due in 50 ms; a 20 ms cap wins over that. */
+	assert_int_equal(rs_wsched_wait_ms(s, 1000, 200), 50);
+	assert_int_equal(rs_wsched_wait_ms(s, 1000, 20), 20);
+	assert_int_equal(rs_wsched_wait_ms(s, 2000, 200), 200);
+	rs_wsched_finish(s, &x1, true);
+	assert_ptr_equal(rs_wsched_next(s, 1050, NULL, NULL), &y1);
+	rs_wsched_finish(s, &y1, true);
+	rs_wsched_destroy(s);
+	/* The absolute time is normalized for every input, negative too. */
+	rs_abstime_ms(CLOCK_MONOTONIC, -5, &ts);
+	assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+	rs_abstime_ms(CLOCK_MONOTONIC, 1999, &ts);
+	assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+}
+
 /* A job parked for a retry is waiting, not running: a newer generation
  * supersedes it. */
 static void test_parked_superseded(void **state) {
@@ -209,6 +246,7 @@ int main(void) {
 		cmocka_unit_test(test_remove_if),
 		cmocka_unit_test(test_can_run),
 		cmocka_unit_test(test_parked_superseded),
+		cmocka_unit_test(test_wait_ms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <time.h>
 
 #define RS_VERSION_STR "0.1.0"
 
@@ -104,6 +105,11 @@ void rs_wipe(void *p, size_t n);
 int64_t rs_now_ms(void);      /* monotonic */
 int64_t rs_now_us(void);      /* monotonic */
 int64_t rs_wall_ms(void);     /* CLOCK_REALTIME, ms since the epoch */
+
+/* Fills *ts with "now + ms" on clock clk, normalized (0 <= tv_nsec < 1e9),
+ * for pthread_cond_timedwait.  A negative ms counts as 0: a timedwait with
+ * a negative tv_nsec fails with EINVAL without releasing its mutex. */
+void rs_abstime_ms(clockid_t clk, int64_t ms, struct timespec *ts);
 
 /* Formats ms since the epoch as RFC 3339 UTC ("2026-11-23T14:25:46.123Z"). */
 void rs_time_fmt(int64_t wall_ms, char *buf, size_t size);
