@@ -411,6 +411,91 @@ static void test_queue_missing(const char *dir) {
 	rs_conf_destroy(conf);
 }
 
+/* Maps a queue onto a group id Entra does not have (a typo, or a group
+ * deleted since): that group is reported as a target error and gets no
+ * job; the tenant's other group and the other tenants are still planned. */
+static void test_group_missing(const char *dir) {
+	static const char *ghost = "00000000-0000-4000-8000-0000000000ff";
+	char main_path[1024], report[1024], path[1100], err[4096], ov[512];
+	char q0[128], g0[64], q1[128], tid[64];
+	const char *ovs[1] = {ov};
+	cJSON *plan, *t, *g, *g1;
+	rs_conf_t *conf;
+	rs_planner_t *p;
+	rs_planner_opts_t opts;
+	rs_planner_summary_t sum;
+	int adds0 = -1, seen = 0, tenants_ok = 0;
+
+	rs_snprintf(path, sizeof(path), "%s/report0/plan.json", dir);
+	plan = load_json(path);
+	t = cJSON_GetArrayItem(cJSON_GetObjectItem(plan, "tenants"), 0);
+	g = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "groups"), 0);
+	g1 = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "groups"), 1);
+	TEST_ASSERT(g && g1, "tenant 0 has two mapped groups");
+	rs_snprintf(tid, sizeof(tid), "%s", jstr(t, "id"));
+	rs_snprintf(q0, sizeof(q0), "%s", jstr(g, "queue"));
+	rs_snprintf(g0, sizeof(g0), "%s", jstr(g, "group_id"));
+	rs_snprintf(q1, sizeof(q1), "%s", jstr(g1, "queue"));
+	adds0 = cJSON_GetArraySize(cJSON_GetObjectItem(g, "adds"));
+	cJSON_Delete(plan);
+	rs_snprintf(ov, sizeof(ov), "tenant.%s.mapping=%s=%s,%s=%s", tid, q0,
+		    g0, q1, ghost);
+
+	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
+	rs_snprintf(report, sizeof(report), "%s/report-ghost", dir);
+	conf = rs_conf_load(main_path, ovs, 1, err, sizeof(err));
+	TEST_ASSERT(conf, "config: %s", err);
+	memset(&opts, 0, sizeof(opts));
+	opts.dry_run = true;
+	opts.force_removals = true;
+	opts.report_dir = report;
+	p = rs_planner_new(conf, &opts, err, sizeof(err));
+	TEST_ASSERT(p, "planner: %s", err);
+	/* The cycle reports the failure (exit 1 from the CLI) ... */
+	TEST_ASSERT(rs_planner_cycle(p, &sum) != RS_OK, "cycle reports it");
+	TEST_ASSERT(sum.errors == 1, "one error, got %zu", sum.errors);
+	/* ... and still writes the plan for everything else. */
+	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	plan = load_json(path);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants")) {
+		if (strcmp(jstr(t, "id"), tid)) {
+			TEST_ASSERT(!cJSON_GetObjectItem(t, "error"),
+				    "tenant %s unaffected", jstr(t, "id"));
+			tenants_ok++;
+			continue;
+		}
+		TEST_ASSERT(jstr(t, "error") && strstr(jstr(t, "error"), ghost),
+			    "tenant error names the group");
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(t, "groups")) {
+			cJSON *adds = cJSON_GetObjectItem(g, "adds");
+			cJSON *rems = cJSON_GetObjectItem(g, "removes");
+			if (!strcmp(jstr(g, "group_id"), ghost)) {
+				TEST_ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(
+						    g, "error")) &&
+						    jstr(g, "note") &&
+						    !strcmp(jstr(g, "note"),
+							    "target_error"),
+					    "ghost group noted target_error");
+				TEST_ASSERT(cJSON_GetArraySize(adds) == 0 &&
+						    cJSON_GetArraySize(rems) ==
+							    0,
+					    "no job for the ghost group");
+			} else {
+				TEST_ASSERT(!strcmp(jstr(g, "group_id"), g0) &&
+						    cJSON_GetArraySize(adds) ==
+							    adds0,
+					    "the tenant's other group planned "
+					    "as before");
+			}
+			seen++;
+		}
+	}
+	TEST_ASSERT(seen == 2 && tenants_ok > 0, "both groups in the plan");
+	cJSON_Delete(plan);
+	rs_planner_destroy(p);
+	rs_conf_destroy(conf);
+}
+
 int main(void) {
 	rs_sim_conf_t sc;
 	rs_sim_gen_t gen;
@@ -460,6 +545,9 @@ int main(void) {
 
 	SUB_TEST("a queue missing from the source removes nobody");
 	test_queue_missing(dir);
+
+	SUB_TEST("a mapping to a group Entra does not have");
+	test_group_missing(dir);
 
 	SUB_TEST("second cycle: resolutions and tokens come from the caches");
 	{
