@@ -536,3 +536,14 @@ rs_err_t rs_queue_create_topics(rs_queue_t *q, const char *const *names,
 				    replication, configs, config_cnt,
 				    timeout_ms, errstr, errstr_size);
 }
+
+/* Argument checks here so both back-ends refuse the same calls alike. */
+rs_err_t rs_queue_scan(rs_queue_t *q, const char *topic, int timeout_ms,
+		       rs_queue_scan_cb_t *cb, void *opaque) {
+	if (!topic || !*topic || !cb)
+		return RS_ERR_INVALID_ARG;
+	if (!q->be->scan)
+		return RS_ERR_UNSUPPORTED;
+	return q->be->scan(q, topic, timeout_ms > 0 ? timeout_ms : 0, cb,
+			   opaque);
+}

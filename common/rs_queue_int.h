@@ -131,6 +131,9 @@ typedef struct rs_queue_backend_s {
 				  int replication, const char *const *configs,
 				  size_t config_cnt, int timeout_ms,
 				  char *errstr, size_t errstr_size);
+	/* Reads the topic up to its end at the start (rs_queue_scan). */
+	rs_err_t (*scan)(rs_queue_t *q, const char *topic, int timeout_ms,
+			 rs_queue_scan_cb_t *cb, void *opaque);
 } rs_queue_backend_t;
 
 extern const rs_queue_backend_t rs_queue_backend_kafka;

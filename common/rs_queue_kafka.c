@@ -18,6 +18,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct kq_s {
 	rd_kafka_t *prod;
@@ -32,6 +33,7 @@ typedef struct kq_s {
 	bool draining_done; /* close already drained: revoke skips waiting */
 	atomic_int fatal;   /* a fatal consumer error was seen */
 	char fatal_str[256];
+	rd_kafka_conf_t *scan_kc; /* template for rs_queue_scan() handles */
 } kq_t;
 
 #define KQ(q) ((kq_t *)(q)->be_state)
@@ -1050,6 +1052,219 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Scan                                                                   */
+
+/* The template every scan handle is duplicated from: brokers, client id and
+ * the user's consumer-side properties, built once at init so a bad property
+ * shows up at rs_queue_new() and a producer-only handle can scan too. */
+static rs_err_t scan_conf_new(rs_queue_t *q, const rs_queue_conf_t *conf,
+			      char *errstr, size_t errstr_size) {
+	kq_t *kq = KQ(q);
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	char gid[96];
+
+	/* librdkafka 2.0.2 refuses rd_kafka_assign() without a group.id
+	 * (#3261), but with assign and no commit the id is never sent in a
+	 * JoinGroup or OffsetCommit: no group is created or disturbed.  A
+	 * per-process name keeps it apart from every real group anyway. */
+	rs_snprintf(gid, sizeof(gid), "rostersync-scan-%ld-%lld", (long)getpid(),
+		    (long long)rs_wall_ms());
+	rd_kafka_conf_set_log_cb(kc, kafka_log_cb);
+	if (!conf_set(kc, "bootstrap.servers", conf->brokers, errstr,
+		      errstr_size) ||
+	    !conf_set(kc, "client.id",
+		      conf->client_id ? conf->client_id : "rostersync", errstr,
+		      errstr_size) ||
+	    !conf_apply_props(kc, conf, "consumer.", errstr, errstr_size) ||
+	    !conf_set(kc, "group.id", gid, errstr, errstr_size) ||
+	    !conf_set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
+	    !conf_set(kc, "enable.auto.offset.store", "false", errstr,
+		      errstr_size) ||
+	    /* EOF ends a partition whose last offsets are not messages
+	     * (transaction markers) or were compacted away. */
+	    !conf_set(kc, "enable.partition.eof", "true", errstr,
+		      errstr_size) ||
+	    !conf_set(kc, "auto.offset.reset", "earliest", errstr,
+		      errstr_size) ||
+	    !conf_set(kc, "allow.auto.create.topics", "false", errstr,
+		      errstr_size)) {
+		rd_kafka_conf_destroy(kc);
+		return RS_ERR_CONFIG;
+	}
+	kq->scan_kc = kc;
+	return RS_OK;
+}
+
+/* Partition count of @p topic from a metadata request, retried until the
+ * deadline while the topic's leaders are still being elected.  Returns
+ * RS_OK with *cntp, RS_ERR_NOT_FOUND, RS_ERR_TIMEOUT or RS_ERR_QUEUE. */
+static rs_err_t scan_partition_cnt(rd_kafka_t *rk, const char *topic,
+				   int64_t deadline, int *cntp) {
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rs_err_t err = RS_ERR_TIMEOUT;
+
+	for (;;) {
+		const struct rd_kafka_metadata *md = NULL;
+		int64_t left = deadline - rs_now_ms();
+		rd_kafka_resp_err_t kerr;
+
+		if (left <= 0)
+			break;
+		kerr = rd_kafka_metadata(rk, 0, rkt, &md,
+					 (int)RS_MIN(left, 5000));
+		if (!kerr && md->topic_cnt == 1) {
+			kerr = md->topics[0].err;
+			*cntp = md->topics[0].partition_cnt;
+		}
+		if (md)
+			rd_kafka_metadata_destroy(md);
+		if (!kerr) {
+			err = RS_OK;
+			break;
+		}
+		if (kerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+			err = RS_ERR_NOT_FOUND;
+			break;
+		}
+		if (kerr != RD_KAFKA_RESP_ERR__TIMED_OUT &&
+		    kerr != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+		    kerr != RD_KAFKA_RESP_ERR__TRANSPORT) {
+			rs_log(NULL, LOG_WARNING, "QUEUE", "scan %s: %s", topic,
+			       rd_kafka_err2str(kerr));
+			err = RS_ERR_QUEUE;
+			break;
+		}
+		rs_sleep_ms(100);
+	}
+	rd_kafka_topic_destroy(rkt);
+	return err;
+}
+
+/* A group-less reader: snapshot the high watermarks, assign every
+ * non-empty partition at its low watermark, and read until each partition
+ * reached its snapshot (or EOF).  Nothing is committed, so the scan can run
+ * beside the handle's own consumer and any operator tool. */
+static rs_err_t kafka_scan(rs_queue_t *q, const char *topic, int timeout_ms,
+			   rs_queue_scan_cb_t *cb, void *opaque) {
+	kq_t *kq = KQ(q);
+	int64_t deadline = rs_now_ms() + timeout_ms;
+	rd_kafka_t *rk = NULL;
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int64_t *hi = NULL;
+	bool *done = NULL;
+	int pcnt = 0, left_parts = 0, p;
+	rs_err_t err = RS_ERR_QUEUE;
+	char buf[256];
+
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, rd_kafka_conf_dup(kq->scan_kc),
+			  buf, sizeof(buf));
+	if (!rk) {
+		rs_log(NULL, LOG_WARNING, "QUEUE", "scan %s: %s", topic, buf);
+		return RS_ERR_QUEUE;
+	}
+	err = scan_partition_cnt(rk, topic, deadline, &pcnt);
+	if (err != RS_OK)
+		goto out;
+
+	/* The end is fixed now: messages produced during the scan are not
+	 * read, so a replay that re-produces into the topic terminates. */
+	hi = rs_calloc((size_t)pcnt + 1, sizeof(*hi));
+	done = rs_calloc((size_t)pcnt + 1, sizeof(*done));
+	l = rd_kafka_topic_partition_list_new(pcnt);
+	for (p = 0; p < pcnt; p++) {
+		int64_t lo = 0, left = deadline - rs_now_ms();
+		rd_kafka_resp_err_t kerr;
+
+		if (left <= 0) {
+			err = RS_ERR_TIMEOUT;
+			goto out;
+		}
+		kerr = rd_kafka_query_watermark_offsets(
+			rk, topic, p, &lo, &hi[p], (int)RS_MIN(left, 5000));
+		if (kerr) {
+			rs_log(NULL, LOG_WARNING, "QUEUE",
+			       "scan %s[%d]: watermarks: %s", topic, p,
+			       rd_kafka_err2str(kerr));
+			err = kerr == RD_KAFKA_RESP_ERR__TIMED_OUT
+				      ? RS_ERR_TIMEOUT
+				      : RS_ERR_QUEUE;
+			goto out;
+		}
+		if (lo >= hi[p]) {
+			done[p] = true; /* empty */
+			continue;
+		}
+		rd_kafka_topic_partition_list_add(l, topic, p)->offset = lo;
+		left_parts++;
+	}
+	if (!left_parts) {
+		err = RS_OK;
+		goto out;
+	}
+	if (rd_kafka_assign(rk, l)) {
+		err = RS_ERR_QUEUE;
+		goto out;
+	}
+
+	err = RS_OK;
+	while (left_parts > 0) {
+		int64_t left = deadline - rs_now_ms();
+		rd_kafka_message_t *rkm;
+		rs_qmsg_t *msg;
+
+		if (left <= 0) {
+			err = RS_ERR_TIMEOUT;
+			break;
+		}
+		rkm = rd_kafka_consumer_poll(rk, (int)RS_MIN(left, 500));
+		if (!rkm)
+			continue;
+		p = rkm->partition;
+		if (rkm->err) {
+			rd_kafka_resp_err_t kerr = rkm->err;
+			if (kerr == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+			    p >= 0 && p < pcnt && !done[p]) {
+				done[p] = true;
+				left_parts--;
+			} else if (kerr != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+				rs_log(NULL, LOG_WARNING, "QUEUE", "scan %s: %s",
+				       topic, rd_kafka_message_errstr(rkm));
+				if (kerr == RD_KAFKA_RESP_ERR__FATAL ||
+				    kerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+					err = RS_ERR_QUEUE;
+			}
+			rd_kafka_message_destroy(rkm);
+			if (err != RS_OK)
+				break;
+			continue;
+		}
+		if (p < 0 || p >= pcnt || done[p] || rkm->offset >= hi[p]) {
+			rd_kafka_message_destroy(rkm);
+			continue;
+		}
+		if (rkm->offset >= hi[p] - 1) {
+			done[p] = true;
+			left_parts--;
+		}
+		msg = msg_wrap(rkm);
+		err = cb(msg, opaque);
+		kafka_msg_free(q, msg);
+		if (err != RS_OK)
+			break;
+	}
+	rd_kafka_assign(rk, NULL);
+out:
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	rs_free(hi);
+	rs_free(done);
+	/* No subscription: close only ends the (never joined) group handle. */
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return err;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Lifecycle                                                              */
 
 /* Consumer first (close commits), then the producer: flush, purge what is
@@ -1080,6 +1295,8 @@ static void kafka_destroy(rs_queue_t *q) {
 		rd_kafka_poll(kq->prod, 0);
 		rd_kafka_destroy(kq->prod);
 	}
+	if (kq->scan_kc)
+		rd_kafka_conf_destroy(kq->scan_kc);
 	rs_free(kq);
 	q->be_state = NULL;
 }
@@ -1099,6 +1316,9 @@ static rs_err_t kafka_init(rs_queue_t *q, const rs_queue_conf_t *conf,
 		return RS_ERR_TOO_LARGE;
 	}
 	q->be_state = rs_calloc(1, sizeof(kq_t));
+	err = scan_conf_new(q, conf, errstr, errstr_size);
+	if (err != RS_OK)
+		goto out;
 	if (q->roles & RS_QUEUE_ROLE_PRODUCER) {
 		err = producer_new(q, conf, errstr, errstr_size);
 		if (err != RS_OK)
@@ -1141,4 +1361,5 @@ const rs_queue_backend_t rs_queue_backend_kafka = {
 	.pause_parts = kafka_pause_parts,
 	.close = kafka_close,
 	.create_topics = kafka_create_topics,
+	.scan = kafka_scan,
 };

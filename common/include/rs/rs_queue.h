@@ -329,6 +329,50 @@ typedef struct rs_queue_stats_s {
 void rs_queue_stats(rs_queue_t *q, rs_queue_stats_t *st);
 
 /* ---------------------------------------------------------------------- */
+/* Scan (operator tools: DLQ list/show/replay/purge)                      */
+
+/**
+ * Called by rs_queue_scan() once per message.  @p msg is read with the
+ * rs_qmsg_*() accessors (topic, partition, offset, key, value, headers,
+ * timestamp); it and every pointer read from it are valid only during the
+ * call, and it must NOT be passed to rs_queue_msg_done()/_release().
+ *
+ * @returns RS_OK to go on; any other value stops the scan at once and is
+ *          returned by rs_queue_scan() (e.g. RS_ERR_CANCELLED for "found
+ *          what I was looking for", or the error that made the tool fail).
+ * @locality the thread calling rs_queue_scan().
+ */
+typedef rs_err_t(rs_queue_scan_cb_t)(const rs_qmsg_t *msg, void *opaque);
+
+/**
+ * @brief Reads every message of @p topic, from the oldest one retained up
+ *        to the end of the topic as it was when the scan started, and calls
+ *        @p cb for each.  Messages produced after the start are not seen.
+ *
+ * The scan is read-only and outside every consumer group: it commits
+ * nothing, joins no group and does not disturb the handle's own consumer
+ * (Kafka: a separate, group-less consumer with rd_kafka_assign from the low
+ * watermarks to a snapshot of the high watermarks; SQLite: one read
+ * transaction).  It works on a producer-only handle.
+ *
+ * @param topic the topic to read.
+ * @param timeout_ms limit for the whole scan (waited in <=500 ms steps).
+ * @param cb called per message, in offset order within a partition;
+ *        partitions may interleave.
+ * @returns RS_OK when the end was reached (also for an empty topic),
+ *          whatever @p cb returned when it stopped the scan,
+ *          RS_ERR_NOT_FOUND when the topic does not exist,
+ *          RS_ERR_TIMEOUT when the end was not reached in time (the
+ *          messages read so far were passed to @p cb),
+ *          RS_ERR_INVALID_ARG, RS_ERR_QUEUE.
+ * @remark Not for the poll thread's hot path: each call opens its own
+ *         connection (Kafka) or read transaction (SQLite).
+ * @locality any thread; scans may run concurrently with produce and poll.
+ */
+rs_err_t rs_queue_scan(rs_queue_t *q, const char *topic, int timeout_ms,
+		       rs_queue_scan_cb_t *cb, void *opaque);
+
+/* ---------------------------------------------------------------------- */
 /* Admin                                                                  */
 
 /**
