@@ -20,7 +20,7 @@
 #define TIME_W 20
 #define TENANT_W 12
 #define KIND_W 14
-#define KEY_W 42
+#define KEY_W 50
 #define GEN_W 6
 #define ATT_W 3
 #define HTTP_W 4

@@ -21,6 +21,24 @@
 /* Largest integer a JSON double carries exactly (2^53). */
 #define JSON_INT_MAX 9007199254740992.0
 
+/* Parses a whole JSON text of @p len bytes (no NUL needed); trailing
+ * bytes other than whitespace make it invalid, as a strict reader
+ * should (cJSON alone stops at the end of the first value). */
+static cJSON *json_parse(const void *buf, size_t len) {
+	const char *end = NULL, *p = buf;
+	cJSON *root = cJSON_ParseWithLengthOpts(p, len, &end, false);
+
+	if (!root)
+		return NULL;
+	for (; end && end < p + len; end++)
+		if (*end != ' ' && *end != '\t' && *end != '\n' &&
+		    *end != '\r') {
+			cJSON_Delete(root);
+			return NULL;
+		}
+	return root;
+}
+
 static const char *const status_names[] = {"dead", "replaying", "replayed",
 					   "purged"};
 
@@ -211,7 +229,7 @@ rs_err_t rs_dlq_entry_decode(const rs_dlq_rec_t *rec, rs_dlq_entry_t *e) {
 	}
 	rs_envelope_cleanup(&e->env);
 	if (len <= RS_ENVELOPE_MAX_BYTES)
-		root = cJSON_ParseWithLength(val, len);
+		root = json_parse(val, len);
 	if (cJSON_IsObject(root) &&
 	    !strcmp(json_str(root, "kind") ? json_str(root, "kind") : "",
 		    "invalid")) {
@@ -220,8 +238,6 @@ rs_err_t rs_dlq_entry_decode(const rs_dlq_rec_t *rec, rs_dlq_entry_t *e) {
 		goto out;
 	}
 	e->type = RS_DLQ_MALFORMED;
-	if (err == RS_OK)
-		err = RS_ERR_BAD_MESSAGE;
 	if (cJSON_IsObject(root))
 		entry_best_effort(e, root);
 	e->message = dup_str(why[0] ? why : "malformed record",
@@ -265,6 +281,7 @@ char *rs_dlq_state_encode(const rs_dlq_state_t *st, const char *topic) {
 rs_err_t rs_dlq_state_decode(const void *buf, size_t len, rs_dlq_state_t *st,
 			     char *errstr, size_t errstr_size) {
 	rs_err_t err = RS_ERR_BAD_MESSAGE;
+	const cJSON *it;
 	const char *s;
 	cJSON *root = NULL;
 	int32_t p;
@@ -276,7 +293,7 @@ rs_err_t rs_dlq_state_decode(const void *buf, size_t len, rs_dlq_state_t *st,
 		SERR("dlq state: empty or over 64 KiB");
 		goto out;
 	}
-	root = cJSON_ParseWithLength(buf, len);
+	root = json_parse(buf, len);
 	if (!cJSON_IsObject(root)) {
 		SERR("dlq state: not a JSON object");
 		goto out;
@@ -297,9 +314,13 @@ rs_err_t rs_dlq_state_decode(const void *buf, size_t len, rs_dlq_state_t *st,
 		goto out;
 	}
 	st->status = (rs_dlq_status_t)i;
-	s = json_str(root, "job_id");
-	if (s && strlen(s) > RS_DLQ_JOB_ID_MAX) {
-		SERR("dlq state: field 'job_id' is too long");
+	it = cJSON_GetObjectItemCaseSensitive(root, "job_id");
+	s = cJSON_IsString(it) ? it->valuestring : NULL;
+	if ((it && !s && !cJSON_IsNull(it)) ||
+	    (s && strlen(s) > RS_DLQ_JOB_ID_MAX)) {
+		SERR("dlq state: field 'job_id' is not a string of at most "
+		     "%d bytes",
+		     RS_DLQ_JOB_ID_MAX);
 		goto out;
 	}
 	rs_snprintf(st->job_id, sizeof(st->job_id), "%s", s ? s : "");
@@ -339,7 +360,7 @@ rs_err_t rs_dlq_applied_decode(const void *buf, size_t len,
 		SERR("applied: empty or over 64 KiB");
 		goto out;
 	}
-	root = cJSON_ParseWithLength(buf, len);
+	root = json_parse(buf, len);
 	if (!cJSON_IsObject(root)) {
 		SERR("applied: not a JSON object");
 		goto out;
