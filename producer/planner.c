@@ -19,6 +19,7 @@
 #include "rs/rs_http.h"
 #include "rs/rs_log.h"
 #include "rs/rs_queue.h"
+#include "rs/rs_topics.h"
 #include "rs/rs_source.h"
 
 #include <ctype.h>
@@ -115,7 +116,7 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 			     size_t errstr_size) {
 	rs_planner_t *p;
 	size_t i, n = rs_conf_tenant_count(conf);
-	char host[64];
+	char host[64], tbuf[256];
 
 	p = rs_calloc(1, sizeof(*p));
 	p->conf = conf;
@@ -193,6 +194,13 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 			rs_planner_destroy(p);
 			return NULL;
 		}
+		/* Before the first publish, or auto-create would make them
+		 * with the broker's defaults (see rs_topics.h). */
+		if (rs_topics_ensure(p->q, p->g, 15000, tbuf, sizeof(tbuf)) !=
+		    RS_OK)
+			rs_log(NULL, LOG_WARNING, PL_FAC,
+			       "creating topics: %s (continuing: they may be "
+			       "pre-created)", tbuf);
 	}
 	return p;
 }

@@ -18,6 +18,7 @@
 #include "rs/rs_log.h"
 #include "rs/rs_metrics.h"
 #include "rs/rs_queue.h"
+#include "rs/rs_topics.h"
 #include "rs_worker.h"
 #include "rs_wsched.h"
 
@@ -86,6 +87,8 @@ struct rs_worker_s {
 	int thread_cnt;
 	atomic_bool stop;      /**< rs_worker_stop(): from a signal handler */
 	bool draining;         /**< pool: no new jobs, exit when idle */
+	size_t seeded;         /**< applied records read at start */
+	size_t seed_bad;       /**< unreadable applied records */
 	int64_t last_activity; /**< monotonic ms of the last arrival/finish */
 	rs_worker_stats_t st;
 };
@@ -497,6 +500,59 @@ static void w_tenant_adapt(rs_worker_t *w, w_tenant_t *t, bool throttled) {
 							   : t->limit + 1 / t->limit;
 }
 
+/*
+ * Records an applied (or already satisfied) job on the compacted applied
+ * topic (guarantee 8): {key, generation, job id, time}.  The job's message
+ * is finished only when that record is delivered (w_on_delivery), so a
+ * crash in between redelivers the job, which is then a no-op and records
+ * again: the record is never missing for an applied job, and replay can
+ * trust it to spot superseded DLQ entries.
+ */
+static void w_applied_send(rs_worker_t *w, w_job_t *j) {
+	const char *topic = w->g->queue.kafka.topics.applied;
+	char *rec = rs_topics_applied_record(j->env.key, j->env.generation,
+					     j->env.id, rs_wall_ms());
+	rs_err_t err;
+	int tries = 0;
+
+	/* AGAIN = the producer's local queue is full: wait for room. */
+	while ((err = rs_queue_produce(w->q, topic, j->env.key,
+				       strlen(j->env.key), rec, strlen(rec),
+				       NULL, 0, j)) == RS_ERR_AGAIN &&
+	       tries++ < 500)
+		usleep(10000);
+	rs_free(rec);
+	if (err != RS_OK) {
+		/* Not recorded: give the message back (redelivered after the
+		 * next rebalance or restart, then a no-op that records). */
+		rs_log(W_LOG, LOG_ERR, "JOB",
+		       "key %s generation %" PRId64 ": applied record to %s "
+		       "not produced: %s (job will be redelivered)",
+		       j->env.key, j->env.generation, topic, rs_err_str(err));
+		w_job_release(w, j);
+	}
+}
+
+/* Delivery reports of the worker's producer.  DLQ records carry no
+ * opaque (w_dlq_send flushes); applied records carry their job. */
+static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
+			  void *msg_opaque, void *opaque) {
+	rs_worker_t *w = opaque;
+	w_job_t *j = msg_opaque;
+	(void)q;
+	if (!j)
+		return;
+	if (err == RS_OK) {
+		w_job_done(w, j);
+		return;
+	}
+	rs_log(W_LOG, LOG_ERR, "JOB",
+	       "key %s generation %" PRId64 ": applied record not stored: %s "
+	       "(job will be redelivered)",
+	       j->env.key, j->env.generation, errstr ? errstr : "?");
+	w_job_release(w, j);
+}
+
 static void *w_pool_main(void *arg) {
 	w_thread_t *th = arg;
 	rs_worker_t *w = th->w;
@@ -572,7 +628,10 @@ static void *w_pool_main(void *arg) {
 		}
 		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
-		w_job_done(w, j);
+		if (out == W_OUT_DLQ)
+			w_job_done(w, j);
+		else
+			w_applied_send(w, j);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -725,6 +784,47 @@ static void w_collect(rs_metrics_t *m, void *opaque) {
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                         */
 
+/* One record of the applied topic: raises its key's mark.  Records
+ * that do not parse are skipped (counted): the topic is ours, but a
+ * compacted log may hold records of an older format. */
+static rs_err_t w_seed_cb(const rs_qmsg_t *msg, void *opaque) {
+	rs_worker_t *w = opaque;
+	size_t len;
+	const char *v = rs_qmsg_value(msg, &len);
+	cJSON *o = v ? cJSON_ParseWithLength(v, len) : NULL;
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "key");
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "generation");
+
+	if (cJSON_IsString(k) && cJSON_IsNumber(g) && k->valuestring[0]) {
+		rs_wsched_seed(w->sched, k->valuestring, (int64_t)g->valuedouble);
+		w->seeded++;
+	} else if (v) {
+		w->seed_bad++;
+	}
+	cJSON_Delete(o);
+	return RS_OK;
+}
+
+/* Reads the applied topic once at start (guarantee 8): a job older than
+ * a generation some worker applied before is superseded, also across
+ * restarts.  A missing topic is a first start; other failures only cost
+ * that protection (replay still checks), so they are logged, not fatal. */
+static void w_seed_applied(rs_worker_t *w) {
+	int64_t t0 = rs_now_ms();
+	rs_err_t err = rs_queue_scan(w->q, w->g->queue.kafka.topics.applied,
+				     60000, w_seed_cb, w);
+
+	if (err != RS_OK && err != RS_ERR_NOT_FOUND)
+		rs_log(W_LOG, LOG_WARNING, "WORKER",
+		       "reading the applied topic %s: %s (started without "
+		       "its generation marks)",
+		       w->g->queue.kafka.topics.applied, rs_err_str(err));
+	rs_log(W_LOG, LOG_INFO, "WORKER",
+	       "applied marks: %zu records read in %" PRId64 " ms (%zu "
+	       "unreadable)",
+	       w->seeded, rs_now_ms() - t0, w->seed_bad);
+}
+
 rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			   size_t errstr_size) {
 	static const char *job_labels[] = {"kind", "tenant", "outcome", NULL};
@@ -806,12 +906,22 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	 * exactly one message, so this caps memory too. */
 	qc.max_inflight = (size_t)g->worker.max_in_flight;
 	qc.on_revoke = w_on_revoke;
+	qc.on_delivery = w_on_delivery;
 	qc.opaque = w;
 	w->q = rs_queue_new(&qc, errstr, errstr_size);
 	for (i = 0; i < np; i++)
 		rs_free(prop_buf[i]);
 	if (!w->q)
 		goto fail;
+	{
+		char terr[256];
+		if (rs_topics_ensure(w->q, g, 15000, terr, sizeof(terr)) !=
+		    RS_OK)
+			rs_log(W_LOG, LOG_WARNING, "WORKER",
+			       "creating topics: %s (continuing: they may be "
+			       "pre-created)", terr);
+	}
+	w_seed_applied(w);
 
 	w->thread_cnt = g->worker.threads;
 	w->threads = rs_calloc((size_t)w->thread_cnt, sizeof(*w->threads));

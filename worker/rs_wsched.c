@@ -120,6 +120,12 @@ static void ws_active_del(rs_wsched_t *s, ws_key_t *k) {
 	k->anext = k->aprev = NULL;
 }
 
+void rs_wsched_seed(rs_wsched_t *s, const char *key, int64_t generation) {
+	ws_key_t *k = ws_key_get(s, key, true);
+	if (generation > k->applied_gen)
+		k->applied_gen = generation;
+}
+
 size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 		      size_t sup_max) {
 	ws_key_t *k = ws_key_get(s, job->key, true);

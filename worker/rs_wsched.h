@@ -41,6 +41,16 @@ rs_wsched_t *rs_wsched_new(void);
 void rs_wsched_destroy(rs_wsched_t *s);
 
 /**
+ * @brief Raises the applied-generation mark of @p key to @p generation
+ *        (no-op when it is already higher).  A worker seeds the marks from
+ *        the applied topic at start, so a job older than what any worker
+ *        applied before a restart is superseded, not applied.
+ * @remark Marks of idle keys are forgotten beyond 65,536 keys (the oldest
+ *         half of the table goes); the applied topic keeps them all.
+ */
+void rs_wsched_seed(rs_wsched_t *s, const char *key, int64_t generation);
+
+/**
  * @brief Adds a job at the tail of its key's FIFO.
  * @param superseded receives jobs dropped by this push (the new one itself
  *        when it is older than an applied/waiting generation, or older

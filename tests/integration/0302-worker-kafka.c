@@ -207,6 +207,41 @@ static void run_worker(fx_t *fx, rs_worker_stats_t *st) {
 		    st->graph_writes, st->http_requests);
 }
 
+/* The applied topic, read with rs_queue_scan: records {key, generation,
+ * job_id, applied_at} in one JSON array. */
+static rs_err_t applied_cb(const rs_qmsg_t *msg, void *opaque) {
+	size_t len;
+	const char *v = rs_qmsg_value(msg, &len);
+	cJSON *o = cJSON_ParseWithLength(v, len);
+	TEST_ASSERT(o && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
+				 o, "key")) &&
+			    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+				    o, "generation")) &&
+			    cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
+				    o, "job_id")) &&
+			    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+				    o, "applied_at")),
+		    "applied record %.*s", (int)len, v);
+	cJSON_AddItemToArray(opaque, o);
+	return RS_OK;
+}
+
+/* Highest generation recorded for @p key; -1 when none. */
+static double applied_gen(const cJSON *recs, const char *key) {
+	const cJSON *r;
+	double gen = -1;
+	cJSON_ArrayForEach(r, recs) {
+		if (!strcmp(cJSON_GetObjectItemCaseSensitive(r, "key")
+				    ->valuestring,
+			    key) &&
+		    cJSON_GetObjectItemCaseSensitive(r, "generation")
+				    ->valuedouble > gen)
+			gen = cJSON_GetObjectItemCaseSensitive(r, "generation")
+				      ->valuedouble;
+	}
+	return gen;
+}
+
 /* Reads the whole DLQ topic with a fresh group; returns a JSON array of
  * the parsed records. */
 static cJSON *read_dlq(fx_t *fx, size_t expect) {
@@ -475,6 +510,52 @@ int main(void) {
 			    "generation 3 not applied");
 		TEST_ASSERT(st.superseded == 1, "superseded %" PRIu64,
 			    st.superseded);
+		cJSON_Delete(now);
+	}
+
+	SUB_TEST("applied topic: one record per applied job; a restarted "
+		 "worker supersedes an older generation");
+	{
+		const rs_conf_global_t *gc = rs_conf_global(fx.conf);
+		cJSON *recs = cJSON_CreateArray(), *now;
+		char k0[256], k2[256], kn[256];
+		bool before1 = in_array(group_members(ts0, gid2), adds[1]);
+		const cJSON *r;
+
+		TEST_ASSERT(rs_queue_scan(fx.prod, gc->queue.kafka.topics.applied,
+					  rs_test_timeout_ms(30000), applied_cb,
+					  recs) == RS_OK,
+			    "scan the applied topic");
+		rs_snprintf(k0, sizeof(k0), "%s/%s", t0, gid0);
+		rs_snprintf(k2, sizeof(k2), "%s/%s", t0, gid2);
+		rs_snprintf(kn, sizeof(kn), "%s/%s", t0, NOGROUP);
+		TEST_ASSERT(applied_gen(recs, k0) == 1, "gid0 generation 1");
+		TEST_ASSERT(applied_gen(recs, k2) == 5, "gid2 generation 5");
+		TEST_ASSERT(applied_gen(recs, kn) == -1,
+			    "a dead-lettered job has no applied record");
+		cJSON_ArrayForEach(r, recs) TEST_ASSERT(
+			cJSON_GetObjectItemCaseSensitive(r, "generation")
+					->valuedouble != 3,
+			"the superseded generation 3 was not recorded");
+		cJSON_Delete(recs);
+
+		/* A fresh worker (a restart) reads the marks at start: an
+		 * older generation arriving now is superseded, not applied,
+		 * although this process never saw generation 5. */
+		writes_before = sim_stat(&fx, "writes_applied");
+		produce_job(&fx, t0, gid2, 4, &adds[1], 1, NULL, 0);
+		run_worker(&fx, &st);
+		TEST_ASSERT(st.received == 1 && st.superseded == 1 &&
+				    st.applied == 0,
+			    "received %" PRIu64 " superseded %" PRIu64
+			    " applied %" PRIu64,
+			    st.received, st.superseded, st.applied);
+		TEST_ASSERT(sim_stat(&fx, "writes_applied") == writes_before,
+			    "no write for the stale job");
+		now = tenant_state(&fx, t0);
+		TEST_ASSERT(before1 || !in_array(group_members(now, gid2),
+						 adds[1]),
+			    "generation 4 not applied");
 		cJSON_Delete(now);
 	}
 
