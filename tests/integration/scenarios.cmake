@@ -18,8 +18,5 @@ rs_add_it(0201-auth-sim LABEL integration TIMEOUT 60 LIBS rs_simlib)
 rs_add_it(0301-planner-dryrun LABEL integration TIMEOUT 60 LIBS rs_simlib rs_plannerlib)
 rs_add_it(0302-worker-kafka LABEL kafka TIMEOUT 180 LIBS rs_simlib rs_workerlib)
 rs_add_it(0310-planner-publish LABEL kafka TIMEOUT 180 LIBS rs_simlib rs_plannerlib)
-# 0320 is not in CI yet: an intermittent worker hang (see docs/worker.md,
-# "Known bug") makes it flaky. Run it on demand: ctest -L e2e (the
-# kafka_start fixture is pulled in by FIXTURES_REQUIRED).
-rs_add_it(0320-e2e-sync LABEL e2e TIMEOUT 400 LIBS rs_simlib)
+rs_add_it(0320-e2e-sync LABEL kafka TIMEOUT 400 LIBS rs_simlib)
 rs_add_it(0311-planner-cli LABEL integration TIMEOUT 120 LIBS rs_simlib)
