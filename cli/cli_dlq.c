@@ -606,11 +606,14 @@ static rs_err_t act_cb(const rs_dlq_rec_t *rec, void *opaque) {
 	if (veto) {
 		char k[128];
 
+		char g[24] = "-";
+
 		rs_snprintf(k, sizeof(k), "%s", e.key ? e.key : "-");
 		rs_dlq_str_sanitize(k);
-		fprintf(c->o->out, "skipped   %-10s %s generation %" PRId64
-				   ": %s\n",
-			e.id, k, e.generation, veto);
+		if (e.generation >= 0)
+			rs_snprintf(g, sizeof(g), "%" PRId64, e.generation);
+		fprintf(c->o->out, "skipped   %-10s %s generation %s: %s\n",
+			e.id, k, g, veto);
 		goto out;
 	}
 	if (st == RS_DLQ_ST_REPLAYING) {
