@@ -15,6 +15,7 @@
 #include "rs_test.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
