@@ -23,6 +23,7 @@
  */
 #include "rs/rs_base.h"
 #include "rs/rs_queue.h"
+#include "rs/rs_topics.h"
 #include "rs_test.h"
 #include "cli_it.h"
 
@@ -201,13 +202,11 @@ static int groups_with_prefix(cli_it_t *c) {
 
 static void applied(cli_it_t *c, const ent_t *e, int64_t gen,
 		    const char *job_id) {
-	char val[512];
+	/* The record exactly as the worker writes it. */
+	char *val = rs_topics_applied_record(e->key, gen, job_id, rs_wall_ms());
 
-	rs_snprintf(val, sizeof(val),
-		    "{\"key\":\"%s\",\"generation\":%" PRId64
-		    ",\"job_id\":\"%s\",\"applied_at\":%" PRId64 "}",
-		    e->key, gen, job_id, rs_wall_ms());
 	cli_it_produce(c, c->applied, e->key, val);
+	rs_free(val);
 }
 
 static void mk_job(ent_t *e, const char *tenant, int group, int64_t gen,

@@ -7,6 +7,7 @@
 #include "rs/rs_base.h"
 #include "rs/rs_dlq.h"
 #include "rs/rs_envelope.h"
+#include "rs/rs_topics.h"
 #include "rs_cli.h"
 #include "rs_cli_dlq.h"
 
@@ -335,6 +336,22 @@ static void test_applied_records(void **state) {
 	assert_int_equal(a.generation, 7);
 	assert_string_equal(a.job_id, "j7");
 	assert_int_equal(a.applied_at, 123);
+	/* What the worker writes (rs_topics_applied_record) reads back.
+	 * Generations are ms timestamps: cJSON prints 15 significant
+	 * digits, exact for those (not up to 2^53). */
+	{
+		char *w = rs_topics_applied_record("t1/" GROUP, 1795453200123LL,
+						   "9f2c", T0);
+
+		assert_int_equal(rs_dlq_applied_decode(w, strlen(w), &a, errstr,
+						       sizeof(errstr)),
+				 RS_OK);
+		assert_string_equal(a.key, "t1/" GROUP);
+		assert_int_equal(a.generation, 1795453200123LL);
+		assert_string_equal(a.job_id, "9f2c");
+		assert_int_equal(a.applied_at, T0);
+		rs_free(w);
+	}
 	for (size_t i = 0; i < RS_ARRAY_SIZE(bad); i++)
 		assert_int_equal(rs_dlq_applied_decode(bad[i], strlen(bad[i]),
 						       &a, errstr,
