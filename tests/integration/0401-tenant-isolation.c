@@ -1,0 +1,341 @@
+/*
+ * 0401-tenant-isolation: guarantee 4 (ARCHITECTURE.md), issue 5 G3.  One
+ * in-process worker (8 pool threads) on a real broker, the in-process
+ * simulator with 50 tenants and 100 ms of latency on every Graph request.
+ *
+ * The same paced load of healthy jobs (49 tenants, one new member per job)
+ * runs twice on the same worker:
+ *   A. baseline: nothing else;
+ *   B. while the 50th tenant answers every Graph request with 429 and
+ *      Retry-After: 30, and produces ~8x a healthy tenant's job rate.
+ * Job latency = the applied record's applied_at - the envelope's created
+ * (both wall-clock ms, taken just before the produce and just after the
+ * apply).  The acceptance is the issue's: the healthy tenants' p95 in B is
+ * within 1.25x of A.  No tolerance is added: the fixed 100 ms target
+ * latency dominates a job's time, so the bound is meaningful and the
+ * shared machine's jitter stays inside it.
+ *
+ * What would break it: a pool thread sleeping out a Retry-After (8 threads
+ * would be gone within 2 s), per-partition head-of-line blocking behind a
+ * parked job, or the sick tenant's parked jobs starving the admission of
+ * others.  Also checked: the sick tenant's jobs were attempted and parked
+ * (none applied during B, the Retry-After is honoured), and after the fault
+ * is cleared a restarted worker applies every one of them (released at
+ * shutdown, not lost); every job's member is in its group; DLQ empty.
+ *
+ * RS_IT_0401_5XX=1 adds phase C before B: the sick tenant answers 100 %
+ * 503 (no Retry-After) instead.  It FAILS with the current worker (p95
+ * ratio measured 1.48): rs_graph's in-place retry (worker.c sets
+ * max_attempts 2, max_wait_ms 1000, backoff base worker.retry_base_ms)
+ * sleeps up to 1 s on a pool thread per 5xx attempt, and AIMD only
+ * shrinks a tenant's concurrency on 429, so a failing tenant occupies
+ * threads.  It is opt-in until that is fixed; then it should run always.
+ */
+#include "rs/rs_base.h"
+#include "rs_test.h"
+#include "pool_it.h"
+
+#define NTENANTS 50
+#define SICK (NTENANTS - 1)      /* index of the sick tenant */
+#define GROUPS_PER_TENANT 16
+#define LATENCY_MS 100
+#define PHASE_MS 12000
+#define HEALTHY_RATE 30          /* healthy jobs/s, all 49 tenants */
+#define SICK_RATE 5              /* sick jobs/s (~8x a healthy tenant) */
+#define MAX_JOBS 4096
+
+typedef struct job_s {
+	int tenant;
+	int group;
+	const char *user;
+	int phase;      /* 0 warm-up, 1 baseline, 2 with the sick tenant */
+	int64_t created;
+	int64_t applied_at; /* first applied record, -1 none */
+} job_t;
+
+typedef struct fx_s {
+	pit_t p;
+	const char *gids[NTENANTS][GROUPS_PER_TENANT];
+	/* Users not yet in each group, handed out once each. */
+	const char *free_users[NTENANTS][GROUPS_PER_TENANT][40];
+	int free_cnt[NTENANTS][GROUPS_PER_TENANT];
+	int cursor[NTENANTS][GROUPS_PER_TENANT];
+	int next_group[NTENANTS];
+	job_t jobs[MAX_JOBS];
+	int njobs;
+} fx_t;
+
+/* Picks each tenant's first groups and the users outside each. */
+static void plan_users(fx_t *fx) {
+	int t, k;
+	for (t = 0; t < NTENANTS; t++) {
+		const char *tid = pit_tenant_id(&fx->p, t);
+		const cJSON *e = pit_entra(fx->p.state, tid);
+		const cJSON *groups = cJSON_GetObjectItemCaseSensitive(e,
+								       "groups");
+		const cJSON *users = cJSON_GetObjectItemCaseSensitive(e,
+								      "users");
+		TEST_ASSERT(cJSON_GetArraySize(groups) >= GROUPS_PER_TENANT,
+			    "%s has %d groups", tid,
+			    cJSON_GetArraySize(groups));
+		for (k = 0; k < GROUPS_PER_TENANT; k++) {
+			const cJSON *g = cJSON_GetArrayItem(groups, k), *u;
+			const cJSON *m = cJSON_GetObjectItemCaseSensitive(
+				g, "members");
+			fx->gids[t][k] = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(g, "id"));
+			cJSON_ArrayForEach(u, users) {
+				const char *uid = cJSON_GetStringValue(
+					cJSON_GetObjectItemCaseSensitive(u,
+									 "id"));
+				if (!pit_in(m, uid) &&
+				    fx->free_cnt[t][k] < 40)
+					fx->free_users[t][k]
+						      [fx->free_cnt[t][k]++] =
+						uid;
+			}
+		}
+	}
+}
+
+/* Produces one job of tenant t (round-robin over its groups, a member
+ * never added before). */
+static void job_produce(fx_t *fx, int t, int phase) {
+	job_t *j;
+	int k = fx->next_group[t]++ % GROUPS_PER_TENANT;
+	char id[32], *txt;
+	size_t len;
+
+	TEST_ASSERT(fx->njobs < MAX_JOBS, "too many jobs");
+	TEST_ASSERT(fx->cursor[t][k] < fx->free_cnt[t][k],
+		    "tenant %d group %d: out of users", t, k);
+	j = &fx->jobs[fx->njobs];
+	j->tenant = t;
+	j->group = k;
+	j->user = fx->free_users[t][k][fx->cursor[t][k]++];
+	j->phase = phase;
+	j->applied_at = -1;
+	rs_snprintf(id, sizeof(id), "it0401-%d", fx->njobs);
+	j->created = rs_wall_ms();
+	txt = pit_job(pit_tenant_id(&fx->p, t), fx->gids[t][k], 1, id,
+		      &j->user, 1, NULL, 0, j->created, &len);
+	pit_produce(&fx->p, pit_tenant_id(&fx->p, t), fx->gids[t][k], txt,
+		    len);
+	rs_free(txt);
+	fx->njobs++;
+}
+
+/* Reads the applied topic into jobs[].applied_at; returns how many jobs
+ * of @p phase (healthy tenants only when @p healthy) are applied and
+ * stores the number of such jobs in *total. */
+static int collect(fx_t *fx, int phase, bool healthy, int *total) {
+	cJSON *recs = pit_applied(&fx->p);
+	const cJSON *r;
+	int i, n = 0;
+
+	cJSON_ArrayForEach(r, recs) {
+		const char *jid = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(r, "job_id"));
+		long idx;
+		if (!jid || strncmp(jid, "it0401-", 7))
+			continue;
+		idx = strtol(jid + 7, NULL, 10);
+		TEST_ASSERT(idx >= 0 && idx < fx->njobs, "job id %s", jid);
+		if (fx->jobs[idx].applied_at < 0)
+			fx->jobs[idx].applied_at = (int64_t)cJSON_GetNumberValue(
+				cJSON_GetObjectItemCaseSensitive(r,
+								 "applied_at"));
+	}
+	cJSON_Delete(recs);
+	*total = 0;
+	for (i = 0; i < fx->njobs; i++) {
+		const job_t *j = &fx->jobs[i];
+		if (j->phase != phase || (healthy && j->tenant == SICK))
+			continue;
+		(*total)++;
+		n += j->applied_at >= 0;
+	}
+	return n;
+}
+
+/* Waits until every job of the phase (healthy ones when asked) has its
+ * applied record. */
+static void wait_applied(fx_t *fx, int phase, bool healthy,
+			 int64_t timeout_ms) {
+	int64_t end = rs_now_ms() + rs_test_timeout_ms(timeout_ms);
+	int n = 0, total = 0;
+	while (rs_now_ms() < end) {
+		n = collect(fx, phase, healthy, &total);
+		if (n == total)
+			return;
+		rs_sleep_ms(500);
+	}
+	TEST_FAIL("phase %d: %d of %d jobs applied", phase, n, total);
+}
+
+/* The paced load of one phase: healthy jobs round-robin over the 49
+ * tenants at HEALTHY_RATE, sick ones interleaved at SICK_RATE. */
+static void run_phase(fx_t *fx, int phase, bool sick) {
+	int64_t t0 = rs_now_ms();
+	int nh = HEALTHY_RATE * PHASE_MS / 1000;
+	int ns = sick ? SICK_RATE * PHASE_MS / 1000 : 0;
+	int h = 0, s = 0, t = 0;
+
+	while (h < nh || s < ns) {
+		int64_t due_h = h < nh ? t0 + (int64_t)h * 1000 / HEALTHY_RATE
+				       : INT64_MAX;
+		int64_t due_s = s < ns ? t0 + (int64_t)s * 1000 / SICK_RATE
+				       : INT64_MAX;
+		if (due_h <= due_s) {
+			pit_sleep_until(due_h);
+			job_produce(fx, t, phase);
+			t = (t + 1) % SICK; /* tenants 0..48 */
+			h++;
+		} else {
+			pit_sleep_until(due_s);
+			job_produce(fx, SICK, phase);
+			s++;
+		}
+	}
+	pit_flush(&fx->p);
+}
+
+/* p95 (and p50, max) of the healthy tenants' latencies in a phase. */
+static int64_t healthy_p95(fx_t *fx, int phase, const char *what) {
+	int64_t *v = rs_calloc((size_t)fx->njobs, sizeof(*v)), p50, p95, mx;
+	size_t n = 0;
+	int i;
+	for (i = 0; i < fx->njobs; i++)
+		if (fx->jobs[i].phase == phase && fx->jobs[i].tenant != SICK)
+			v[n++] = fx->jobs[i].applied_at - fx->jobs[i].created;
+	p50 = pit_percentile(v, n, 0.50);
+	p95 = pit_percentile(v, n, 0.95);
+	mx = v[n - 1];
+	rs_test_say("figures: %s: %zu healthy jobs, latency p50 %" PRId64
+		    " ms, p95 %" PRId64 " ms, max %" PRId64 " ms\n",
+		    what, n, p50, p95, mx);
+	rs_free(v);
+	return p95;
+}
+
+int main(void) {
+	static fx_t fx;
+	rs_sim_conf_t sc;
+	rs_sim_gen_t gen;
+	pit_worker_t *pw;
+	rs_worker_stats_t st;
+	int64_t p95a, p95b, t_sick0;
+	int i, n;
+	double thr0;
+
+	rs_sim_conf_init(&sc);
+	sc.threads = 4;
+	rs_sim_gen_init(&gen);
+	gen.tenants = NTENANTS;
+	gen.users = NTENANTS * 40;
+	gen.queues = NTENANTS * GROUPS_PER_TENANT;
+	gen.seed = 401;
+	gen.cert_every = 0;
+	pit_setup(&fx.p, "it0401", &sc, &gen, 12);
+	pit_ov(&fx.p, "worker.threads=8");
+	pit_ov(&fx.p, "worker.max_in_flight=1000");
+	pit_ov(&fx.p, "worker.shutdown_timeout=5s");
+	pit_reload(&fx.p);
+	plan_users(&fx);
+	pit_fault(&fx.p, "{\"path\":\"/graph*\",\"latency\":{\"min_ms\":%d,"
+			 "\"max_ms\":%d}}",
+		  LATENCY_MS, LATENCY_MS);
+
+	SUB_TEST("warm-up: one job per tenant (tokens, connections, join)");
+	pw = pit_worker_start(fx.p.conf);
+	for (i = 0; i < NTENANTS; i++)
+		job_produce(&fx, i, 0);
+	pit_flush(&fx.p);
+	wait_applied(&fx, 0, false, 60000);
+
+	SUB_TEST("A: baseline, 49 tenants at %d jobs/s for %d s",
+		 HEALTHY_RATE, PHASE_MS / 1000);
+	run_phase(&fx, 1, false);
+	wait_applied(&fx, 1, true, 30000);
+	p95a = healthy_p95(&fx, 1, "A baseline");
+
+	if (getenv("RS_IT_0401_5XX")) {
+		int64_t p95c;
+		SUB_TEST("C: same load while tenant 50 gets 100 %% 503");
+		pit_fault(&fx.p, "{\"tenant\":\"%s\",\"path\":\"/graph*\","
+				 "\"status\":503,\"count\":1000}",
+			  pit_tenant_id(&fx.p, SICK));
+		run_phase(&fx, 3, true);
+		wait_applied(&fx, 3, true, 60000);
+		p95c = healthy_p95(&fx, 3, "C with a 100 % 5xx tenant");
+		rs_test_say("figures: p95 ratio C/A = %.3f\n",
+			    (double)p95c / (double)p95a);
+		pit_fault(&fx.p, "{\"clear\":true}");
+		pit_fault(&fx.p, "{\"path\":\"/graph*\",\"latency\":{\"min_ms\":%d,"
+				 "\"max_ms\":%d}}",
+			  LATENCY_MS, LATENCY_MS);
+		wait_applied(&fx, 3, false, 60000);
+	}
+
+	SUB_TEST("B: same load while tenant 50 gets 429 + Retry-After 30 s");
+	thr0 = pit_sim_stat(&fx.p, "throttled");
+	pit_fault(&fx.p, "{\"tenant\":\"%s\",\"path\":\"/graph*\","
+			 "\"status\":429,\"retry_after\":30,\"count\":1000}",
+		  pit_tenant_id(&fx.p, SICK));
+	t_sick0 = rs_now_ms();
+	run_phase(&fx, 2, true);
+	wait_applied(&fx, 2, true, 30000);
+	p95b = healthy_p95(&fx, 2, "B with the sick tenant");
+	for (i = 0, n = 0; i < fx.njobs; i++)
+		n += fx.jobs[i].tenant == SICK && fx.jobs[i].phase == 2;
+	rs_worker_stats(pw->w, &st);
+	rs_test_say("figures: sick tenant: %d jobs produced, %.0f 429s, "
+		    "worker retried %" PRIu64 "; p95 ratio B/A = %.3f "
+		    "(bound 1.25)\n",
+		    n, pit_sim_stat(&fx.p, "throttled") - thr0,
+		    st.retried, (double)p95b / (double)p95a);
+	/* The sick jobs were tried and parked: none can be applied before
+	 * its 30 s Retry-After, and B lasted less than that. */
+	TEST_ASSERT(rs_now_ms() - t_sick0 < 30000, "phase B too long");
+	for (i = 0; i < fx.njobs; i++)
+		TEST_ASSERT(fx.jobs[i].tenant != SICK ||
+				    fx.jobs[i].phase != 2 ||
+				    fx.jobs[i].applied_at < 0,
+			    "sick job %d applied despite Retry-After", i);
+	/* One 429 per sick key: later jobs of a key wait behind its
+	 * parked head (per-key order), holding nothing either. */
+	TEST_ASSERT(pit_sim_stat(&fx.p, "throttled") - thr0 >=
+			    GROUPS_PER_TENANT,
+		    "every sick key met its 429");
+	TEST_ASSERT(p95b * 100 <= p95a * 125,
+		    "healthy p95 %" PRId64 " ms with a sick tenant > 1.25 x "
+		    "%" PRId64 " ms without",
+		    p95b, p95a);
+
+	SUB_TEST("fault cleared: a restarted worker applies the parked jobs");
+	pit_fault(&fx.p, "{\"clear\":true}");
+	pit_worker_stop(pw, &st);
+	TEST_ASSERT(st.dead_lettered == 0, "dead-lettered %" PRIu64,
+		    st.dead_lettered);
+	pw = pit_worker_start(fx.p.conf);
+	wait_applied(&fx, 2, false, 60000);
+	pit_worker_stop(pw, &st);
+	{
+		cJSON *now = pit_state_now(&fx.p);
+		for (i = 0; i < fx.njobs; i++) {
+			const job_t *j = &fx.jobs[i];
+			const char *tid = pit_tenant_id(&fx.p, j->tenant);
+			TEST_ASSERT(pit_in(pit_members(now, tid,
+						       fx.gids[j->tenant]
+							      [j->group]),
+					   j->user),
+				    "job %d: %s not in group %s of %s", i,
+				    j->user, fx.gids[j->tenant][j->group], tid);
+		}
+		cJSON_Delete(now);
+	}
+	TEST_ASSERT(pit_dlq_count(&fx.p) == 0, "DLQ not empty");
+
+	pit_teardown(&fx.p);
+	return rs_test_finish();
+}
