@@ -262,10 +262,12 @@ void rs_queue_conf_init(rs_queue_conf_t *conf) {
 	conf->backend = "kafka";
 }
 
-/* The back-end table; "sqlite" joins here when it exists. */
+/* The back-end table: Kafka stays the default of rs_queue_conf_init(). */
 static const rs_queue_backend_t *backend_find(const char *name) {
 	if (!name || !*name || !strcmp(name, "kafka"))
 		return &rs_queue_backend_kafka;
+	if (!strcmp(name, "sqlite"))
+		return &rs_queue_backend_sqlite;
 	return NULL;
 }
 

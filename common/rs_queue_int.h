@@ -137,6 +137,7 @@ typedef struct rs_queue_backend_s {
 } rs_queue_backend_t;
 
 extern const rs_queue_backend_t rs_queue_backend_kafka;
+extern const rs_queue_backend_t rs_queue_backend_sqlite;
 
 /* ---------------------------------------------------------------------- */
 /* The handle.                                                            */

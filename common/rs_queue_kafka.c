@@ -129,6 +129,9 @@ static bool conf_apply_props(rd_kafka_conf_t *kc, const rs_queue_conf_t *conf,
 		memcpy(name, kv, nlen);
 		name[nlen] = '\0';
 		n = name;
+		/* The SQLite back-end's settings: one list serves both. */
+		if (!strncmp(n, "sqlite.", 7))
+			continue;
 		if (!strncmp(n, "producer.", 9) || !strncmp(n, "consumer.", 9)) {
 			if (strncmp(n, side, 9))
 				continue;

@@ -23,3 +23,6 @@ rs_add_it(0311-planner-cli LABEL integration TIMEOUT 120 LIBS rs_simlib)
 rs_add_it(0500-cli-dlq LABEL kafka TIMEOUT 240)
 rs_add_it(0501-cli-dlq-100k LABEL kafka TIMEOUT 600)
 rs_add_it(0401-tenant-isolation LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
+# One conformance suite, once per queue back-end.
+rs_add_it(0010-queue-conformance-kafka LABEL kafka TIMEOUT 300 SOURCE 0010-queue-conformance ARGS kafka)
+rs_add_it(0011-queue-conformance-sqlite LABEL integration TIMEOUT 120 SOURCE 0010-queue-conformance ARGS sqlite)

@@ -94,10 +94,16 @@ typedef void(rs_queue_delivery_cb_t)(rs_queue_t *q, rs_err_t err,
  * rs_queue_new() returns: everything needed is copied.
  */
 typedef struct rs_queue_conf_s {
-	const char *backend;   /**< "kafka" (default). */
+	const char *backend;   /**< "kafka" (default) or "sqlite". */
 	int roles;             /**< RS_QUEUE_ROLE_* (default: producer only,
 				    plus consumer when group_id is set). */
 	const char *brokers;   /**< kafka: bootstrap.servers (required). */
+	const char *sqlite_path; /**< sqlite: database file (required; created
+				      with its schema when missing). */
+	int sqlite_shards;     /**< sqlite: shards ("partitions") of a topic
+				    created implicitly, by a produce or a
+				    subscription before rs_queue_create_topics();
+				    default 12, at most 1024. */
 	const char *group_id;  /**< consumer group (required for consumer). */
 	const char *client_id; /**< client.id (default "rostersync"). */
 	const char *const *topics; /**< topics to subscribe (consumer). */
@@ -107,7 +113,9 @@ typedef struct rs_queue_conf_s {
 	 *  apply to one side only).  Applied after the module's defaults but
 	 *  the module refuses to override the settings its contract relies on
 	 *  (enable.auto.offset.store, enable.idempotence,
-	 *  partition.assignment.strategy). */
+	 *  partition.assignment.strategy).  The sqlite back-end reads only
+	 *  "sqlite.*" names (see docs/internals/queue.md) and ignores the
+	 *  others, so one property list can serve both back-ends. */
 	const char *const *props;
 	size_t prop_cnt; /**< <= RS_QUEUE_MAX_PROPS */
 
