@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# 0602-k8s: the Kubernetes manifests in deploy/k8s are valid and consistent,
+# offline:
+#   - kubeconform -strict against the Kubernetes 1.34 JSON schemas (from
+#     the PyPI wheel kubernetes-validate, made self-contained by
+#     scripts/install-deps) and KEDA's ScaledObject schema (converted from
+#     the CRD in the Go module github.com/kedacore/keda/v2); a manifest
+#     with an unknown field and a ScaledObject with a wrongly typed field
+#     are rejected (the schemas really are in use);
+#   - each pod's files: the ConfigMaps and projected Secrets are laid out
+#     as the pod would see them, and rostersync's own loader accepts the
+#     result (rostersync-confdoc --check);
+#   - consistency (check_deploy.py k8s): probe and container ports =
+#     metrics_listen, /healthz liveness and /readyz readiness, KEDA trigger
+#     = worker.group_id + jobs topic + brokers, max replicas <= partitions,
+#     non-root, read-only root fs, resources, one ConfigMap key and one
+#     Secret per customer, every file: reference mounted, no inline secret.
+source "$(dirname "$0")/lib.sh"
+
+KC=$DTOOLS/bin/kubeconform
+need "$KC" /usr/bin/python3
+[ -d "$DTOOLS/schemas/k8s/v1.34.0-local-strict" ] && [ -d "$DTOOLS/schemas/crd" ] ||
+	{ fail "schemas missing in $DTOOLS/schemas (run scripts/install-deps)"; finish; }
+CHECK=(/usr/bin/python3 "$SRC/tests/deploy/check_deploy.py")
+K=$SRC/deploy/k8s
+kc() {
+	"$KC" -strict -summary -output text -kubernetes-version 1.34.0 \
+		-schema-location "$DTOOLS/schemas/k8s/{{ .NormalizedKubernetesVersion }}-local-strict/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+		-schema-location "$DTOOLS/schemas/crd/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
+		-skip Kustomization "$@"
+}
+# Every resource must be validated: none may be skipped for lack of a
+# schema, and the count must match the documents in the files.
+kc_all() {
+	local out n
+	out=$(kc "$K") || { echo "$out"; return 1; }
+	echo "$out"
+	n=$(cat "$K"/*.yaml | grep -c '^kind:')
+	echo "$out" | grep -Eq "Valid: $((n - 1)), Invalid: 0, Errors: 0, Skipped: 1"
+}
+check "kubeconform -strict: every manifest valid (k8s 1.34 + KEDA CRD)" kc_all
+
+mkdir -p "$T_TMP/bad"
+sed 's/^\(          imagePullPolicy: IfNotPresent\)$/\1\n          readOnlyRootFS: true/' \
+	"$K/worker.yaml" >"$T_TMP/bad/worker.yaml"
+sed 's/lagThreshold: "50"/lagThreshold: 50/' "$K/scaledobject-worker.yaml" >"$T_TMP/bad/so.yaml"
+kc_rejects() {
+	if kc "$1"; then return 1; fi
+	grep -q "is invalid" <(kc "$1")
+}
+check "kubeconform rejects an unknown container field" kc_rejects "$T_TMP/bad/worker.yaml"
+check "kubeconform rejects a mistyped ScaledObject field" kc_rejects "$T_TMP/bad/so.yaml"
+
+for role in planner worker; do
+	check "$role pod files laid out" "${CHECK[@]}" k8s-fs "$K" "rostersync-$role" "$T_TMP/fs-$role"
+	check "$role pod config loads (rostersync-confdoc --check)" \
+		"$BIN/rostersync-confdoc" --check "$T_TMP/fs-$role/etc/rostersync/rostersync.conf" \
+		-X "tenants_dir=$T_TMP/fs-$role/etc/rostersync/tenants.d"
+done
+"$BIN/rostersync-confdoc" --dump "$T_TMP/fs-worker/etc/rostersync/rostersync.conf" \
+	-X "tenants_dir=$T_TMP/fs-worker/etc/rostersync/tenants.d" >"$T_TMP/dump.conf" 2>&1
+check "manifests agree with the config (ports, probes, KEDA, security, secrets)" \
+	"${CHECK[@]}" k8s "$K" "$T_TMP/dump.conf" "$T_TMP/fs-planner" "$T_TMP/fs-worker"
+finish
