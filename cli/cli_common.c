@@ -95,6 +95,8 @@ static bool digits(const char **pp, int n, int *v) {
 	return true;
 }
 
+/* Gregorian rule; dates before 1970 are refused earlier, so no
+ * proleptic-calendar questions arise. */
 static bool leap(int y) {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -147,6 +149,8 @@ rs_err_t rs_cli_time_parse(const char *s, int64_t now_ms, int64_t *out_ms) {
 	}
 	if (parse_relative(s, now_ms, out_ms) == RS_OK)
 		return RS_OK;
+	/* Digit by digit rather than sscanf: sscanf accepts signs, spaces
+	 * and short fields ("2026-1-5"), which RFC 3339 does not. */
 	if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) ||
 	    *p++ != '-' || !digits(&p, 2, &d))
 		return RS_ERR_PARSE;
@@ -196,6 +200,7 @@ done:
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = sec;
+	/* timegm, not mktime: the fields are UTC whatever TZ says. */
 	t = timegm(&tm);
 	if (t == (time_t)-1)
 		return RS_ERR_PARSE;

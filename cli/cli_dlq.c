@@ -81,20 +81,27 @@ void rs_cli_dlq_filter_init(rs_cli_dlq_filter_t *f) {
 	f->status = -1;
 }
 
+/* Operators type "notfound" for "Request_ResourceNotFound": matching is
+ * case-insensitive and by substring, never exact. */
 static bool has_text(const char *hay, const char *needle) {
 	return hay && strcasestr(hay, needle);
 }
 
 bool rs_cli_dlq_filter_match(const rs_cli_dlq_filter_t *f,
 			     const rs_dlq_entry_t *e, rs_dlq_status_t st) {
+	/* Handled entries are noise in the daily view; "replaying" ones
+	 * stay visible because they may still need a replay. */
 	if (!f->all && (st == RS_DLQ_ST_PURGED || st == RS_DLQ_ST_REPLAYED))
 		return false;
+	/* An entry that does not know a field never matches a filter on
+	 * it: a malformed record must not slip into a tenant's replay. */
 	if (f->tenant && (!e->tenant || strcmp(f->tenant, e->tenant)))
 		return false;
 	if (f->kind && (!e->kind || strcmp(f->kind, e->kind)))
 		return false;
 	if (f->status >= 0 && e->http_status != f->status)
 		return false;
+	/* Half-open [since, until): consecutive windows never overlap. */
 	if (f->since && e->time < f->since)
 		return false;
 	if (f->until && e->time >= f->until)
@@ -129,6 +136,8 @@ void rs_cli_dlq_opts_init(rs_cli_dlq_opts_t *o, const rs_conf_t *conf) {
 	o->err = stderr;
 }
 
+/* The signal flag, polled between entries and between jobs: a scan
+ * callback returns RS_ERR_CANCELLED on it, which ends rs_queue_scan. */
 static bool stopping(const ctx_t *c) {
 	return c->o->stop && *c->o->stop;
 }
@@ -236,6 +245,8 @@ static rs_err_t scan(ctx_t *c, const char *topic, rs_cli_scan_cb_t *cb,
 static rs_err_t ctx_init(ctx_t *c, const rs_cli_dlq_io_t *io,
 			 const rs_cli_dlq_opts_t *o, rs_cli_dlq_result_t *res,
 			 mode_t_ mode) {
+	/* Every command starts from a clean slate, so one process (a test)
+	 * can run many commands with the same result struct. */
 	memset(c, 0, sizeof(*c));
 	memset(res, 0, sizeof(*res));
 	c->io = io;
@@ -246,6 +257,11 @@ static rs_err_t ctx_init(ctx_t *c, const rs_cli_dlq_io_t *io,
 	c->batch = o->batch ? RS_MIN(o->batch, BATCH_MAX) : BATCH_DEFAULT;
 	c->state = rs_cli_map_new(STATE_MAX_KEYS);
 	c->applied = rs_cli_map_new(APPLIED_MAX_KEYS);
+	/* State first: the DLQ scan that follows classifies each entry as
+	 * it streams by, so the state must be complete before it starts.
+	 * Both scans stop at the end as of their start, so a concurrent
+	 * replay by another operator shows up on the next run, and its
+	 * entries are then skipped as replayed. */
 	if (scan(c, o->state_topic, state_cb, true) != RS_OK)
 		return RS_ERR_FAIL;
 	/* Only replay needs to know what is applied. */
@@ -279,6 +295,8 @@ static rs_err_t list_cb(const rs_dlq_rec_t *rec, void *opaque) {
 	rs_dlq_status_t st;
 
 	c->res->scanned++;
+	/* A malformed entry is shown like any other (with its reason): the
+	 * listing is where an operator finds it. */
 	if (rs_dlq_entry_decode(rec, &e) != RS_OK)
 		c->res->malformed++;
 	st = entry_status(c, &e);
@@ -309,6 +327,9 @@ int rs_cli_dlq_list(const rs_cli_dlq_io_t *io, const rs_cli_dlq_opts_t *o,
 
 	if (ctx_init(&c, io, o, res, M_LIST) != RS_OK)
 		goto out;
+	/* Rows are printed as they are read (no sort): 100,000 entries must
+	 * not be held in memory, and DLQ order is dead-letter order within
+	 * each partition, which is what an operator reads anyway. */
 	if (o->json)
 		fprintf(o->out, "[");
 	else
@@ -342,6 +363,8 @@ static rs_err_t show_cb(const rs_dlq_rec_t *rec, void *opaque) {
 	cJSON *j;
 	char *txt;
 
+	/* Only the wanted record is decoded: show costs one scan, not one
+	 * decode per entry. */
 	if (rec->partition != c->want_part || rec->offset != c->want_off)
 		return RS_OK;
 	c->found = true;
@@ -389,6 +412,8 @@ out:
 /* ------------------------------------------------------------------ */
 /* replay and purge batches                                           */
 
+/* Creates the state topic at the first write, compacted: never on a read
+ * or a dry run, so looking never changes the cluster. */
 static rs_err_t state_topic_ready(ctx_t *c) {
 	char why[256] = "";
 
@@ -409,6 +434,8 @@ static rs_err_t write_states(ctx_t *c, size_t n, rs_dlq_status_t status) {
 	char why[256] = "";
 	rs_err_t err = RS_OK;
 
+	/* One flush for the whole batch: the broker confirms every record
+	 * (or the step fails as a whole), at one round trip per batch. */
 	for (size_t i = 0; i < n && err == RS_OK; i++) {
 		item_t *it = &c->items[i];
 		char *txt;
@@ -434,6 +461,8 @@ static rs_err_t write_states(ctx_t *c, size_t n, rs_dlq_status_t status) {
 static void pace(ctx_t *c) {
 	int64_t due;
 
+	/* A schedule from the first job, not a sleep per job: the time
+	 * spent producing does not slow the rate below N. */
 	if (c->o->rate <= 0)
 		return;
 	if (!c->rate_sent)
@@ -466,6 +495,9 @@ static rs_err_t replay_batch(ctx_t *c) {
 		pace(c);
 		if (stopping(c))
 			break;
+		/* The DLQ value goes out unchanged: the job keeps its id
+		 * and generation, so the worker's supersede and idempotence
+		 * rules treat it like any redelivery. */
 		err = c->io->produce(c->io->ctx, it->topic, it->key, it->val,
 				     it->len, it->st.id);
 		c->rate_sent++;
@@ -517,6 +549,7 @@ static item_t *item_add(ctx_t *c, const rs_dlq_entry_t *e,
 			const rs_dlq_rec_t *rec, const char *topic) {
 	item_t *it;
 
+	/* The batch bounds what a replay holds: at most batch values. */
 	if (!c->items)
 		c->items = rs_calloc(c->batch, sizeof(*c->items));
 	it = &c->items[c->n_items++];
@@ -550,6 +583,8 @@ static const char *replay_veto(ctx_t *c, const rs_dlq_entry_t *e,
 						      : "malformed");
 		return buf;
 	}
+	/* No applied record: the key was never applied (or compaction of a
+	 * deleted key removed it); the worker still guards what it applies. */
 	a = rs_cli_map_get(c->applied, e->key);
 	if (!a || c->o->force)
 		return NULL;
@@ -616,6 +651,9 @@ static rs_err_t act_cb(const rs_dlq_rec_t *rec, void *opaque) {
 			e.id, k, g, veto);
 		goto out;
 	}
+	/* In doubt: the previous run may or may not have sent it (crash
+	 * between the steps).  Sending again is safe because the copy is
+	 * the same job; skipping could lose it.  docs/cli.md, crash windows. */
 	if (st == RS_DLQ_ST_REPLAYING) {
 		c->res->resent++;
 		fprintf(c->o->err,
@@ -654,6 +692,9 @@ static int act(const rs_cli_dlq_io_t *io, const rs_cli_dlq_opts_t *o,
 
 	if (ctx_init(&c, io, o, res, mode) != RS_OK)
 		goto out;
+	/* Batches are written from inside the scan callback, so a replay
+	 * starts sending while it is still reading: bounded memory, and the
+	 * first jobs go out after one batch, not after the whole DLQ. */
 	c.errstr[0] = '\0';
 	err = io->scan(io->ctx, o->dlq_topic, act_cb, &c, c.errstr,
 		       sizeof(c.errstr));

@@ -29,6 +29,9 @@ typedef struct {
 	void *opaque;
 } scan_fwd_t;
 
+/* rs_qmsg_t -> rs_dlq_rec_t: the engine and its tests know records, not
+ * queue messages, so the in-memory io of the unit tests needs no
+ * rs_queue at all. */
 static rs_err_t scan_fwd(const rs_qmsg_t *msg, void *opaque) {
 	scan_fwd_t *f = opaque;
 	rs_dlq_rec_t rec;
@@ -93,6 +96,8 @@ static rs_err_t qio_flush(void *ctx, char *errstr, size_t errstr_size) {
 	return err;
 }
 
+/* Compacted: the state topic holds one live record per entry id, so its
+ * size follows the DLQ's, not the number of replays. */
 static rs_err_t qio_ensure_compacted(void *ctx, const char *topic,
 				     char *errstr, size_t errstr_size) {
 	static const char *const cfg[] = {"cleanup.policy=compact"};
@@ -113,6 +118,8 @@ rs_err_t rs_cli_dlq_io_open(const rs_conf_t *conf, rs_cli_dlq_io_t *io,
 	qio_t *x;
 
 	memset(io, 0, sizeof(*io));
+	/* The SQLite back-end of rs_queue is not in yet; refusing is better
+	 * than silently reading an empty Kafka DLQ. */
 	if (g->queue.backend != RS_CONF_QUEUE_KAFKA) {
 		rs_snprintf(errstr, errstr_size,
 			    "queue.backend = sqlite is not supported by the "
@@ -121,6 +128,8 @@ rs_err_t rs_cli_dlq_io_open(const rs_conf_t *conf, rs_cli_dlq_io_t *io,
 	}
 	rs_queue_conf_init(&qc);
 	qc.backend = "kafka";
+	/* Producer only, and no group_id: nothing here can join the
+	 * workers' group or commit an offset for it. */
 	qc.roles = RS_QUEUE_ROLE_PRODUCER;
 	qc.brokers = g->queue.kafka.brokers;
 	qc.client_id = "rostersync-cli";

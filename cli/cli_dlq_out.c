@@ -14,7 +14,9 @@
 #include <inttypes.h>
 
 /* Column widths of the table; the message takes what is left of a wide
- * terminal and is cut at MSG_W. */
+ * terminal and is cut at MSG_W.  Fixed widths (not measured over all
+ * rows) let the table stream: rows print as the DLQ is read.  KEY fits
+ * "<tenant up to 13>/<GUID>". */
 #define ID_W 10
 #define STATE_W 9
 #define TIME_W 20
@@ -33,6 +35,7 @@ static void cell(FILE *fp, const char *s, int w, bool last) {
 	char buf[256];
 	size_t n;
 
+	/* "-" for unknown keeps the column count fixed for awk/cut. */
 	rs_snprintf(buf, sizeof(buf), "%s", s && *s ? s : "-");
 	rs_dlq_str_sanitize(buf);
 	n = strlen(buf);
@@ -95,6 +98,9 @@ static const char *type_name(rs_dlq_type_t t) {
 							     : "malformed";
 }
 
+/* Both the RFC 3339 time (for people) and ms (for scripts comparing
+ * times); unknown fields are null rather than absent, so every object has
+ * the same keys. */
 cJSON *rs_cli_dlq_entry_json(const rs_dlq_entry_t *e, rs_dlq_status_t st) {
 	cJSON *o = cJSON_CreateObject();
 	char t[32];

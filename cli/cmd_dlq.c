@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Which options an action accepts (bit mask). */
+/* Which options an action accepts (bit mask).  An option an action does
+ * not use is refused rather than ignored: `dlq list --yes` or
+ * `dlq show --tenant t1` means the operator expects something that will
+ * not happen. */
 #define O_FILTER 0x01
 #define O_JSON 0x02
 #define O_ALL 0x04
@@ -59,7 +62,8 @@ static void usage(FILE *fp) {
 		"2 usage/config or purge without --yes.\n");
 }
 
-/* Parses --status: an HTTP status (0 = entries with no HTTP status). */
+/* Parses --status: an HTTP status (0 = entries with no HTTP status).
+ * strtol with end and range checks: atoi would turn "4o4" into 4. */
 static bool parse_status(const char *s, int *v) {
 	char *end;
 	long n;
@@ -133,7 +137,10 @@ int rs_cli_cmd_dlq(int argc, char **argv) {
 		usage(stderr);
 		return RS_CLI_EXIT_USAGE;
 	}
-	/* getopt over "ACTION [options] [args]": argv[0] is the action. */
+	/* getopt over "ACTION [options] [args]": argv[0] is the action.
+	 * optind is reset because main() could have used getopt before
+	 * (a future global option), and GNU getopt permutes, so options
+	 * may follow the ID of `show`. */
 	argc--;
 	argv++;
 	optind = 1;
@@ -241,11 +248,14 @@ int rs_cli_cmd_dlq(int argc, char **argv) {
 			action, argv[optind]);
 		return RS_CLI_EXIT_USAGE;
 	}
+	/* An empty window is always a mistake (swapped arguments). */
 	if (f.since && f.until && f.since >= f.until) {
 		fprintf(stderr, "rostersync dlq: --since is not before "
 				"--until\n");
 		return RS_CLI_EXIT_USAGE;
 	}
+	/* Configuration errors are usage errors (exit 2): an operator fixes
+	 * the file; retrying would not help. */
 	conf = rs_cli_conf_load(&co, "rostersync dlq", stderr);
 	if (!conf)
 		return RS_CLI_EXIT_USAGE;
@@ -263,6 +273,8 @@ int rs_cli_cmd_dlq(int argc, char **argv) {
 	o.force = force;
 	o.yes = yes;
 	o.rate = rate;
+	/* Handlers only now: a signal during option parsing or connection
+	 * set-up keeps its default action, as nothing is half-done yet. */
 	rs_cli_signals_install(&o.stop);
 	if (!strcmp(action, "list"))
 		rc = rs_cli_dlq_list(&io, &o, &res);

@@ -62,6 +62,8 @@ void rs_dlq_entry_cleanup(rs_dlq_entry_t *e) {
 	rs_dlq_entry_init(e);
 }
 
+/* Only C0 and DEL: bytes >= 0x80 are left alone so UTF-8 names (Zoë)
+ * print as they are; a terminal does not act on them alone. */
 void rs_dlq_str_sanitize(char *s) {
 	if (!s)
 		return;
@@ -92,6 +94,9 @@ static char *dup_str(const char *s, size_t max) {
 }
 
 /* An exact integer within +-2^53, or false. */
+/* The envelope's rule (docs/internals/envelope.md): generations compare
+ * wrongly once a double stops being exact, so 4.5, 1e300 and "42" are
+ * refused rather than rounded. */
 static bool json_int(const cJSON *it, int64_t *v) {
 	double d;
 
@@ -140,6 +145,9 @@ rs_err_t rs_dlq_id_parse(const char *s, int32_t *partition, int64_t *offset) {
 	return RS_OK;
 }
 
+/* Out-of-range values print as "?" rather than indexing past the table:
+ * a status comes from a decoded record only through the table, but a
+ * caller's bug should not become a crash in an error message. */
 const char *rs_dlq_status_name(rs_dlq_status_t st) {
 	if ((size_t)st >= RS_ARRAY_SIZE(status_names))
 		return "?";
@@ -237,6 +245,9 @@ rs_err_t rs_dlq_entry_decode(const rs_dlq_rec_t *rec, rs_dlq_entry_t *e) {
 		err = RS_OK;
 		goto out;
 	}
+	/* Neither a job nor the wrapper: keep the envelope decoder's reason
+	 * (it names the field), which is what an operator needs to fix the
+	 * producer. */
 	e->type = RS_DLQ_MALFORMED;
 	if (cJSON_IsObject(root))
 		entry_best_effort(e, root);
@@ -289,6 +300,8 @@ rs_err_t rs_dlq_state_decode(const void *buf, size_t len, rs_dlq_state_t *st,
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
+	/* Our own records are ~250 bytes; anything far larger is not ours,
+	 * and parsing it would only cost memory. */
 	if (!buf || len == 0 || len > 64 * 1024) {
 		SERR("dlq state: empty or over 64 KiB");
 		goto out;
@@ -334,6 +347,8 @@ out:
 	return err;
 }
 
+/* The id alone is not enough: ids restart when the DLQ topic is
+ * re-created, and a stale "replayed" must never hide a new failure. */
 bool rs_dlq_state_matches(const rs_dlq_state_t *st, const rs_dlq_entry_t *e) {
 	if (strcmp(st->id, e->id))
 		return false;
