@@ -140,6 +140,11 @@ static const rs_conf_prop_t global_props[] = {
 	  0, 10 * MIN, "30s", NULL, 0,
 	  "Retry delays up to this are waited out in the worker; longer ones "
 	  "go through the retry topic."),
+	G("worker.retry_max_held", RS_CONF_T_INT, worker.retry_max_held, 1,
+	  100000, "1000", NULL, 0,
+	  "Jobs read back from the retry topic and waiting for their due time "
+	  "in one worker; beyond this they stay in the topic (bounded memory "
+	  "for long delays)."),
 	G("worker.shutdown_timeout", RS_CONF_T_DURATION,
 	  worker.shutdown_timeout_ms, SEC, 10 * MIN, "30s", NULL, 0,
 	  "On SIGTERM, time given to in-flight jobs before they are released."),

@@ -41,6 +41,7 @@
 
 typedef struct w_job_s {
 	rs_wjob_t sj;         /**< scheduler view; sj.opaque = this */
+	rs_queue_t *q;        /**< the handle msg came from (jobs or retry) */
 	rs_qmsg_t *msg;       /**< NULL once done/released */
 	char *topic;
 	int32_t partition;
@@ -74,7 +75,8 @@ typedef struct w_thread_s {
 struct rs_worker_s {
 	const rs_conf_t *conf;
 	const rs_conf_global_t *g;
-	rs_queue_t *q;
+	rs_queue_t *q;         /**< jobs topic consumer + every producer */
+	rs_queue_t *rq;        /**< retry topic consumer (own group) */
 	rs_metrics_t *metrics;
 	rs_metric_t *m_jobs, *m_inflight, *m_http;
 	pthread_mutex_t lock;
@@ -94,6 +96,9 @@ struct rs_worker_s {
 };
 
 static const rs_log_ctx_t *W_LOG = NULL;
+
+/* Header of retry-topic messages: attempts made in this life of the job. */
+#define W_HDR_ATTEMPTS "rs-attempts"
 
 /* ------------------------------------------------------------------ */
 /* Metrics                                                            */
@@ -141,8 +146,9 @@ static void w_job_free(w_job_t *j) {
 
 /* Marks the job's message done (offset may advance) and frees the job. */
 static void w_job_done(rs_worker_t *w, w_job_t *j) {
+	(void)w;
 	if (j->msg)
-		rs_queue_msg_done(w->q, j->msg);
+		rs_queue_msg_done(j->q, j->msg);
 	j->msg = NULL;
 	w_job_free(j);
 }
@@ -150,8 +156,9 @@ static void w_job_done(rs_worker_t *w, w_job_t *j) {
 /* Gives the job's message back unfinished: its offset is not stored, so it
  * is redelivered to the partition's next owner (shutdown, revoke). */
 static void w_job_release(rs_worker_t *w, w_job_t *j) {
+	(void)w;
 	if (j->msg)
-		rs_queue_msg_release(w->q, j->msg);
+		rs_queue_msg_release(j->q, j->msg);
 	j->msg = NULL;
 	w_job_free(j);
 }
@@ -161,23 +168,23 @@ static void w_job_release(rs_worker_t *w, w_job_t *j) {
  * while the worker runs, because marking the job done before the record is
  * stored would lose it (guarantee 1).  @returns true when delivered.
  */
-static bool w_dlq_send(rs_worker_t *w, const char *key, const char *val,
-		       size_t len) {
-	const char *topic = w->g->queue.kafka.topics.dlq;
+static bool w_send_sync(rs_worker_t *w, const char *topic, const char *key,
+			const char *val, size_t len,
+			const rs_queue_header_t *hdrs, size_t hdr_cnt) {
 	int attempt = 0;
 	rs_err_t err;
 
 	for (;;) {
 		pthread_mutex_lock(&w->dlq_lock);
 		err = rs_queue_produce(w->q, topic, key, key ? strlen(key) : 0,
-				       val, len, NULL, 0, NULL);
+				       val, len, hdrs, hdr_cnt, NULL);
 		if (err == RS_OK)
 			err = rs_queue_flush(w->q, 10000);
 		pthread_mutex_unlock(&w->dlq_lock);
 		if (err == RS_OK)
 			return true;
-		rs_log(W_LOG, LOG_ERR, "DLQ",
-		       "DLQ produce to %s failed (attempt %d): %s", topic,
+		rs_log(W_LOG, LOG_ERR, "QUEUE",
+		       "produce to %s failed (attempt %d): %s", topic,
 		       attempt + 1, rs_err_str(err));
 		if (atomic_load(&w->stop) || err == RS_ERR_QUEUE_FATAL)
 			return false;
@@ -185,6 +192,12 @@ static bool w_dlq_send(rs_worker_t *w, const char *key, const char *val,
 							NULL, NULL) *
 				    1000));
 	}
+}
+
+static bool w_dlq_send(rs_worker_t *w, const char *key, const char *val,
+		       size_t len) {
+	return w_send_sync(w, w->g->queue.kafka.topics.dlq, key, val, len,
+			   NULL, 0);
 }
 
 /* Builds the {"v":1,"kind":"invalid",...} record for an undecodable
@@ -424,6 +437,9 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 		call.error_message[0] ? call.error_message : rs_error_msg(e),
 		call.request_id[0] ? call.request_id : NULL);
 	if (rs_error_retriable(e) && j->attempts < w->g->worker.max_attempts) {
+		/* j->attempts counts this life of the job: attempts made
+		 * before a trip through the retry topic come back in the
+		 * W_HDR_ATTEMPTS header, a DLQ replay starts afresh. */
 		int64_t ra = rs_error_retry_after_ms(e);
 		/* Retry-After is the server's budget: honoured exactly.
 		 * Without it, exponential backoff with full jitter. */
@@ -452,6 +468,41 @@ permanent:
 	       j->env.tenant ? j->env.tenant : "-", j->env.key,
 	       j->env.generation, why);
 	return W_OUT_DLQ;
+}
+
+/*
+ * Guarantee 5: a wait longer than worker.retry_hold_max leaves the worker.
+ * The job goes to the retry topic with its due time (envelope not_before)
+ * and its attempts so far (header), and its jobs-topic message is finished,
+ * so the partition's position moves on.  The retry consumer (its own
+ * group, at most worker.retry_max_held jobs held) hands it back; a newer
+ * generation applied meanwhile supersedes it.  @returns false when it could
+ * not be stored (stopping): the caller keeps it in memory instead.
+ */
+static bool w_defer(rs_worker_t *w, w_job_t *j, int64_t delay_ms) {
+	char *txt = NULL, err[256], att[16];
+	rs_queue_header_t h;
+	size_t len = 0;
+	bool ok;
+
+	j->env.not_before = rs_wall_ms() + delay_ms;
+	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
+	    RS_OK) {
+		rs_log(W_LOG, LOG_ERR, "JOB", "key %s: encoding for the retry "
+		       "topic: %s", j->env.key, err);
+		j->env.not_before = 0;
+		return false;
+	}
+	rs_snprintf(att, sizeof(att), "%d", j->attempts);
+	h.name = W_HDR_ATTEMPTS;
+	h.value = att;
+	h.size = strlen(att);
+	ok = w_send_sync(w, w->g->queue.kafka.topics.retry, j->env.key, txt,
+			 len, &h, 1);
+	rs_free(txt);
+	if (!ok)
+		j->env.not_before = 0;
+	return ok;
 }
 
 /* Encodes the job with its error history and stores it in the DLQ. */
@@ -608,6 +659,25 @@ static void *w_pool_main(void *arg) {
 		 * idle period after the LAST job, not after the last poll. */
 		pthread_mutex_lock(&w->lock);
 		w->last_activity = rs_now_ms();
+		if (out == W_OUT_RETRY && w->rq &&
+		    delay > w->g->worker.retry_hold_max_ms) {
+			bool moved;
+			pthread_mutex_unlock(&w->lock);
+			moved = w_defer(w, j, delay);
+			pthread_mutex_lock(&w->lock);
+			if (moved) {
+				/* Finished here, not applied: the same
+				 * generation may come back and run. */
+				rs_wsched_finish(w->sched, sj, false);
+				w->st.deferred++;
+				w_count(w, j, "deferred");
+				pthread_cond_broadcast(&w->cond);
+				pthread_mutex_unlock(&w->lock);
+				w_job_done(w, j);
+				pthread_mutex_lock(&w->lock);
+				continue;
+			}
+		}
 		if (out == W_OUT_RETRY) {
 			rs_wsched_retry(w->sched, sj, rs_now_ms() + delay);
 			w->st.retried++;
@@ -643,7 +713,8 @@ static void *w_pool_main(void *arg) {
 
 /* Dead-letters an undecodable message on the poll thread (rare; the
  * record must be stored before the offset may move). */
-static void w_invalid(rs_worker_t *w, rs_qmsg_t *msg, const char *why) {
+static void w_invalid(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg,
+		      const char *why) {
 	size_t len = 0, klen = 0;
 	const void *val = rs_qmsg_value(msg, &len);
 	const void *k = rs_qmsg_key(msg, &klen);
@@ -659,21 +730,21 @@ static void w_invalid(rs_worker_t *w, rs_qmsg_t *msg, const char *why) {
 	       why);
 	rec = w_invalid_record(val ? val : "", val ? len : 0, why);
 	if (w_dlq_send(w, key[0] ? key : NULL, rec, strlen(rec))) {
-		rs_queue_msg_done(w->q, msg);
+		rs_queue_msg_done(q, msg);
 		pthread_mutex_lock(&w->lock);
 		w->st.invalid++;
 		w->st.dead_lettered++;
 		pthread_mutex_unlock(&w->lock);
 		w_count(w, NULL, "dead_lettered");
 	} else {
-		rs_queue_msg_release(w->q, msg);
+		rs_queue_msg_release(q, msg);
 	}
 	cJSON_free(rec);
 }
 
 /* Poll thread: turns one message into a job and hands it to the
  * scheduler; jobs the push superseded are finished right here. */
-static void w_receive(rs_worker_t *w, rs_qmsg_t *msg) {
+static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 	size_t len = 0, n, i;
 	const void *val = rs_qmsg_value(msg, &len);
 	rs_wjob_t *sup[W_SUP_MAX];
@@ -681,13 +752,29 @@ static void w_receive(rs_worker_t *w, rs_qmsg_t *msg) {
 	w_job_t *j;
 
 	j = rs_calloc(1, sizeof(*j));
+	j->q = q;
 	if (rs_envelope_decode(val ? val : "", val ? len : 0, 0, &j->env, err,
 			       sizeof(err)) != RS_OK) {
 		w_job_free(j);
-		w_invalid(w, msg, err);
+		w_invalid(w, q, msg, err);
 		return;
 	}
 	j->msg = msg;
+	if (q == w->rq) {
+		const void *hv = NULL;
+		size_t hl = 0;
+		char num[16];
+		/* Attempts of this life so far; absent/garbled = 0. */
+		if (rs_qmsg_header_get(msg, W_HDR_ATTEMPTS, &hv, &hl) ==
+			    RS_OK &&
+		    hv && hl < sizeof(num)) {
+			memcpy(num, hv, hl);
+			num[hl] = '\0';
+			j->attempts = (int)strtol(num, NULL, 10);
+			if (j->attempts < 0 || j->attempts > 1000)
+				j->attempts = 0;
+		}
+	}
 	j->topic = rs_strdup(rs_qmsg_topic(msg));
 	j->partition = rs_qmsg_partition(msg);
 	j->sj.key = rs_strdup(j->env.key);
@@ -831,7 +918,7 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	static const char *http_labels[] = {"target", "status", NULL};
 	rs_worker_t *w = rs_calloc(1, sizeof(*w));
 	const rs_conf_global_t *g = rs_conf_global(conf);
-	const char *topics[1], *props[RS_QUEUE_MAX_PROPS];
+	const char *topics[1], *rtopics[1], *props[RS_QUEUE_MAX_PROPS];
 	char *prop_buf[RS_QUEUE_MAX_PROPS];
 	rs_queue_conf_t qc;
 	pthread_condattr_t cattr;
@@ -909,9 +996,25 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	qc.on_delivery = w_on_delivery;
 	qc.opaque = w;
 	w->q = rs_queue_new(&qc, errstr, errstr_size);
+	if (w->q) {
+		/* The retry topic has its own consumer and group: its held
+		 * jobs have their own bound (worker.retry_max_held), so long
+		 * delays never eat the jobs topic's in-flight budget. */
+		char rgroup[300];
+		rs_snprintf(rgroup, sizeof(rgroup), "%s.retry",
+			    g->worker.group_id);
+		rtopics[0] = g->queue.kafka.topics.retry;
+		qc.roles = RS_QUEUE_ROLE_CONSUMER;
+		qc.group_id = rgroup;
+		qc.client_id = "rostersync-worker-retry";
+		qc.topics = rtopics;
+		qc.max_inflight = (size_t)g->worker.retry_max_held;
+		qc.on_delivery = NULL;
+		w->rq = rs_queue_new(&qc, errstr, errstr_size);
+	}
 	for (i = 0; i < np; i++)
 		rs_free(prop_buf[i]);
-	if (!w->q)
+	if (!w->q || !w->rq)
 		goto fail;
 	{
 		char terr[256];
@@ -970,10 +1073,11 @@ void rs_worker_stats(rs_worker_t *w, rs_worker_stats_t *st) {
 }
 
 rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
-	rs_err_t err = RS_OK, e;
+	rs_err_t err = RS_OK, e, re;
 	int t, started = 0;
 	int64_t deadline, run_started;
 	char errstr[256];
+	bool rq_busy = false;
 
 	run_started = rs_now_ms();
 	w->last_activity = run_started;
@@ -989,7 +1093,7 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 		atomic_store(&w->stop, true);
 	}
 	while (!atomic_load(&w->stop)) {
-		rs_qmsg_t *msg = NULL;
+		rs_qmsg_t *msg = NULL, *rmsg = NULL;
 		size_t held;
 		int64_t idle;
 
@@ -1013,12 +1117,10 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 		/* Bounded memory (guarantee 6): at max_in_flight held jobs
 		 * the poll only serves the group, rs_queue hands out
 		 * nothing more (RS_ERR_TOO_LARGE). */
-		e = rs_queue_poll(w->q, 100, &msg);
-		if (e == RS_ERR_TOO_LARGE) {
-			usleep(10000);
-			continue;
-		}
-		if (e != RS_OK) {
+		/* Two handles, one thread: whichever handed out a message
+		 * last is polled without waiting, the other waits 50 ms. */
+		e = rs_queue_poll(w->q, rq_busy ? 0 : 50, &msg);
+		if (e != RS_OK && e != RS_ERR_TOO_LARGE) {
 			rs_queue_fatal_error(w->q, errstr, sizeof(errstr));
 			rs_log(W_LOG, LOG_ERR, "WORKER", "poll: %s: %s",
 			       rs_err_str(e), errstr);
@@ -1026,7 +1128,21 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 			break;
 		}
 		if (msg)
-			w_receive(w, msg);
+			w_receive(w, w->q, msg);
+		re = rs_queue_poll(w->rq, msg ? 0 : 50, &rmsg);
+		if (re != RS_OK && re != RS_ERR_TOO_LARGE) {
+			rs_queue_fatal_error(w->rq, errstr, sizeof(errstr));
+			rs_log(W_LOG, LOG_ERR, "WORKER", "retry poll: %s: %s",
+			       rs_err_str(re), errstr);
+			err = re;
+			break;
+		}
+		rq_busy = rmsg != NULL;
+		if (rmsg)
+			w_receive(w, w->rq, rmsg);
+		rmsg = NULL;
+		if (e == RS_ERR_TOO_LARGE && re == RS_ERR_TOO_LARGE)
+			usleep(10000);
 	}
 
 	/* Shutdown (guarantee 7): nothing new starts, waiting jobs are
@@ -1061,6 +1177,10 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 	if (e != RS_OK && err == RS_OK)
 		rs_log(W_LOG, LOG_WARNING, "WORKER", "close: %s",
 		       rs_err_str(e));
+	e = rs_queue_close(w->rq);
+	if (e != RS_OK && err == RS_OK)
+		rs_log(W_LOG, LOG_WARNING, "WORKER", "retry close: %s",
+		       rs_err_str(e));
 	return err;
 }
 
@@ -1069,6 +1189,7 @@ void rs_worker_destroy(rs_worker_t *w) {
 	int t;
 	if (!w)
 		return;
+	rs_queue_destroy(w->rq);
 	rs_queue_destroy(w->q);
 	for (t = 0; w->threads && t < w->thread_cnt; t++) {
 		w_thread_t *th = &w->threads[t];

@@ -21,6 +21,7 @@ typedef struct rs_worker_stats_s {
 	uint64_t noop;          /**< applied, nothing to change */
 	uint64_t superseded;    /**< dropped for a newer generation */
 	uint64_t retried;       /**< attempts put back in the delay queue */
+	uint64_t deferred;      /**< moved to the retry topic (long delay) */
 	uint64_t dead_lettered; /**< produced to the DLQ (incl. invalid) */
 	uint64_t invalid;       /**< not JSON / not a valid envelope */
 	uint64_t released;      /**< given back unfinished (shutdown, revoke) */

@@ -170,7 +170,9 @@ typedef struct bg_s {
 
 static void *bg_run(void *arg) {
 	bg_t *b = arg;
-	b->err = rs_worker_run(b->w, 3000);
+	/* Longer than a Retry-After trip through the retry topic (its
+	 * consumer joins its group first). */
+	b->err = rs_worker_run(b->w, 8000);
 	return NULL;
 }
 
@@ -240,6 +242,39 @@ static double applied_gen(const cJSON *recs, const char *key) {
 				      ->valuedouble;
 	}
 	return gen;
+}
+
+/* Counts the retry topic's records for @p key (and checks their form). */
+typedef struct retry_scan_s {
+	const char *key;
+	int n;
+	char attempts[16];
+} retry_scan_t;
+
+static rs_err_t retry_cb(const rs_qmsg_t *msg, void *opaque) {
+	retry_scan_t *rs = opaque;
+	size_t len, hl = 0;
+	const char *v = rs_qmsg_value(msg, &len);
+	const void *hv = NULL;
+	rs_envelope_t env;
+	char err[256];
+
+	TEST_ASSERT(rs_envelope_decode(v, len, 0, &env, err, sizeof(err)) ==
+			    RS_OK,
+		    "retry record decodes: %s", err);
+	if (!strcmp(env.key, rs->key)) {
+		TEST_ASSERT(env.not_before > env.created,
+			    "retry record has its due time");
+		TEST_ASSERT(rs_qmsg_header_get(msg, "rs-attempts", &hv, &hl) ==
+					    RS_OK &&
+				    hl < sizeof(rs->attempts),
+			    "rs-attempts header");
+		memcpy(rs->attempts, hv, hl);
+		rs->attempts[hl] = '\0';
+		rs->n++;
+	}
+	rs_envelope_cleanup(&env);
+	return RS_OK;
 }
 
 /* Reads the whole DLQ topic with a fresh group; returns a JSON array of
@@ -707,6 +742,112 @@ int main(void) {
 			    " ms", t_b - t_429);
 		TEST_ASSERT(st.retried >= 1 && st.dead_lettered == 0,
 			    "retried %" PRIu64, st.retried);
+	}
+
+	SUB_TEST("a long Retry-After goes through the retry topic; a newer "
+		 "generation supersedes it there");
+	{
+		const char *gidC = NULL, *uc[3] = {NULL, NULL, NULL}, *ov2[8];
+		char hold[] = "worker.retry_hold_max=1s", rule[512], key[256];
+		rs_conf_t *conf2;
+		retry_scan_t rsc;
+		bg_t b;
+		pthread_t tid;
+		int64_t t0ms, t_app = -1, deadline;
+		size_t nu = 0;
+		cJSON *now;
+
+		/* gid0 again (applied at generation 1 above), with newer
+		 * generations; users not in it now. */
+		gidC = gid0;
+		now = tenant_state(&fx, t0);
+		cJSON_ArrayForEach(u, users) {
+			const char *id = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(u, "id"));
+			if (nu < 3 && !in_array(group_members(now, gidC), id))
+				uc[nu++] = id;
+		}
+		cJSON_Delete(now);
+		TEST_ASSERT(nu == 3, "users to add");
+		for (i = 0; i < 7; i++)
+			ov2[i] = ov[i];
+		ov2[7] = hold;
+		conf2 = rs_conf_load(path, ov2, 8, err, sizeof(err));
+		TEST_ASSERT(conf2, "conf: %s", err);
+		rs_snprintf(key, sizeof(key), "%s/%s", t0, gidC);
+		rs_snprintf(rule, sizeof(rule),
+			    "{\"tenant\":\"%s\",\"path\":\"/graph/v1.0/groups/%s*\","
+			    "\"errors\":[{\"status\":429,\"retry_after\":\"3\"}]}",
+			    t0, gidC);
+		TEST_ASSERT(rs_sim_faults_push(fx.sim, rule, err,
+					       sizeof(err)) == RS_OK,
+			    "faults: %s", err);
+		b.w = rs_worker_new(conf2, err, sizeof(err));
+		TEST_ASSERT(b.w, "worker: %s", err);
+		TEST_ASSERT(pthread_create(&tid, NULL, bg_run, &b) == 0,
+			    "thread");
+		/* Part 1: 3 s > retry_hold_max (1 s): the job leaves the
+		 * worker for the retry topic and is applied once due. */
+		t0ms = rs_now_ms();
+		produce_job(&fx, t0, gidC, 10, &uc[0], 1, NULL, 0);
+		deadline = rs_now_ms() + rs_test_timeout_ms(60000);
+		while (t_app < 0 && rs_now_ms() < deadline) {
+			now = tenant_state(&fx, t0);
+			if (in_array(group_members(now, gidC), uc[0]))
+				t_app = rs_now_ms();
+			cJSON_Delete(now);
+			usleep(50000);
+		}
+		rs_worker_stats(b.w, &st);
+		TEST_ASSERT(t_app > 0, "applied after the retry topic");
+		TEST_ASSERT(t_app - t0ms >= 2900,
+			    "Retry-After honoured through the topic: %" PRId64
+			    " ms",
+			    t_app - t0ms);
+		TEST_ASSERT(st.deferred == 1 && st.applied >= 1,
+			    "deferred %" PRIu64 " applied %" PRIu64,
+			    st.deferred, st.applied);
+		memset(&rsc, 0, sizeof(rsc));
+		rsc.key = key;
+		TEST_ASSERT(rs_queue_scan(fx.prod, g->queue.kafka.topics.retry,
+					  rs_test_timeout_ms(30000), retry_cb,
+					  &rsc) == RS_OK,
+			    "scan the retry topic");
+		TEST_ASSERT(rsc.n == 1 && !strcmp(rsc.attempts, "1"),
+			    "one retry record (attempts %s), got %d",
+			    rsc.attempts, rsc.n);
+
+		/* Part 2: generation 2 is deferred the same way; generation
+		 * 3 arrives meanwhile and is applied; 2 comes back stale. */
+		TEST_ASSERT(rs_sim_faults_push(fx.sim, rule, err,
+					       sizeof(err)) == RS_OK,
+			    "faults: %s", err);
+		produce_job(&fx, t0, gidC, 11, &uc[1], 1, NULL, 0);
+		deadline = rs_now_ms() + rs_test_timeout_ms(30000);
+		do {
+			usleep(20000);
+			rs_worker_stats(b.w, &st);
+		} while (st.deferred < 2 && rs_now_ms() < deadline);
+		TEST_ASSERT(st.deferred == 2, "generation 2 deferred");
+		produce_job(&fx, t0, gidC, 12, &uc[2], 1, NULL, 0);
+		pthread_join(tid, NULL);
+		TEST_ASSERT(b.err == RS_OK, "worker run");
+		rs_worker_stats(b.w, &st);
+		rs_worker_destroy(b.w);
+		rs_conf_destroy(conf2);
+		now = tenant_state(&fx, t0);
+		TEST_ASSERT(in_array(group_members(now, gidC), uc[2]),
+			    "generation 12 applied");
+		TEST_ASSERT(!in_array(group_members(now, gidC), uc[1]),
+			    "generation 11 never applied after 12");
+		cJSON_Delete(now);
+		TEST_ASSERT(st.superseded >= 1 && st.dead_lettered == 0,
+			    "superseded %" PRIu64 " dlq %" PRIu64,
+			    st.superseded, st.dead_lettered);
+		rs_test_say("retry topic: applied %" PRId64 " ms after the "
+			    "429 (Retry-After 3 s, hold max 1 s); deferred %"
+			    PRIu64 ", superseded %" PRIu64 "\n",
+			    t_app - t0ms, st.deferred, st.superseded);
 	}
 
 	SUB_TEST("binary: SIGTERM with a parked job exits 0, job not lost");

@@ -164,6 +164,7 @@ typedef struct rs_conf_global_s {
 		int64_t retry_base_ms;
 		int64_t retry_max_ms;
 		int64_t retry_hold_max_ms; /**< longer delays go to the retry topic */
+		int retry_max_held;        /**< retry-topic jobs held at once */
 		int64_t shutdown_timeout_ms;
 		char *metrics_listen;
 		bool metrics_tenant_labels;
