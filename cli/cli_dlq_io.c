@@ -118,20 +118,25 @@ rs_err_t rs_cli_dlq_io_open(const rs_conf_t *conf, rs_cli_dlq_io_t *io,
 	qio_t *x;
 
 	memset(io, 0, sizeof(*io));
-	/* The SQLite back-end of rs_queue is not in yet; refusing is better
-	 * than silently reading an empty Kafka DLQ. */
-	if (g->queue.backend != RS_CONF_QUEUE_KAFKA) {
-		rs_snprintf(errstr, errstr_size,
-			    "queue.backend = sqlite is not supported by the "
-			    "dlq tools yet; set queue.backend = \"kafka\"");
-		return RS_ERR_UNSUPPORTED;
-	}
 	rs_queue_conf_init(&qc);
-	qc.backend = "kafka";
+	/* The same back-end the workers use: the DLQ, state and applied
+	 * topics all live there (SQLite: one database file). */
+	if (g->queue.backend == RS_CONF_QUEUE_SQLITE) {
+		if (!g->queue.sqlite.path) {
+			rs_snprintf(errstr, errstr_size,
+				    "queue.backend = sqlite needs "
+				    "queue.sqlite.path");
+			return RS_ERR_CONFIG;
+		}
+		qc.backend = "sqlite";
+		qc.sqlite_path = g->queue.sqlite.path;
+	} else {
+		qc.backend = "kafka";
+		qc.brokers = g->queue.kafka.brokers;
+	}
 	/* Producer only, and no group_id: nothing here can join the
 	 * workers' group or commit an offset for it. */
 	qc.roles = RS_QUEUE_ROLE_PRODUCER;
-	qc.brokers = g->queue.kafka.brokers;
 	qc.client_id = "rostersync-cli";
 	/* The same extra properties as the workers (security settings). */
 	for (i = 0; i < g->queue.kafka.properties.count &&

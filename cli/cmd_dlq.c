@@ -261,9 +261,7 @@ int rs_cli_cmd_dlq(int argc, char **argv) {
 		return RS_CLI_EXIT_USAGE;
 	if (rs_cli_dlq_io_open(conf, &io, errstr, sizeof(errstr)) != RS_OK) {
 		fprintf(stderr, "rostersync dlq: %s\n", errstr);
-		rc = rs_conf_global(conf)->queue.backend == RS_CONF_QUEUE_KAFKA
-			     ? RS_CLI_EXIT_FAIL
-			     : RS_CLI_EXIT_USAGE;
+		rc = RS_CLI_EXIT_FAIL;
 		goto out;
 	}
 	rs_cli_dlq_opts_init(&o, conf);

@@ -64,7 +64,7 @@ int main(void) {
 	int64_t t0;
 	cli_it_t c;
 
-	cli_it_setup(&c, "rs0501");
+	cli_it_setup(&c, "rs0501", "kafka");
 
 	SUB_TEST("fill the DLQ with %d entries", N);
 	t0 = rs_now_us();

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 typedef struct cli_it_s {
+	bool sqlite;      /* queue.backend: sqlite (else kafka) */
+	char db[320];     /* sqlite: the database file */
 	char dir[256];    /* config dir: rostersync.conf + tenants.d/ */
 	char conf[320];   /* its rostersync.conf */
 	char prefix[128]; /* topic prefix "rs05NN-pid-ms." */
@@ -33,16 +35,36 @@ typedef struct cli_it_s {
 	double secs;      /* wall time of the last run_cli */
 } cli_it_t;
 
-static RS_UNUSED void cli_it_setup(cli_it_t *c, const char *name) {
+/* A queue conf on the test's back-end (strings borrowed from @p c). */
+static RS_UNUSED void cli_it_qconf(cli_it_t *c, rs_queue_conf_t *qc) {
+	rs_queue_conf_init(qc);
+	if (c->sqlite) {
+		qc->backend = "sqlite";
+		qc->sqlite_path = c->db;
+	} else {
+		qc->backend = "kafka";
+		qc->brokers = c->brokers;
+	}
+}
+
+/* @p backend "kafka" (needs RS_KAFKA_BROKERS) or "sqlite" (a database in
+ * the test's temporary directory). */
+static RS_UNUSED void cli_it_setup(cli_it_t *c, const char *name,
+				   const char *backend) {
 	char sub[300], err[512];
 	rs_queue_conf_t qc;
 	FILE *fp;
 
 	memset(c, 0, sizeof(*c));
-	c->brokers = rs_test_kafka_brokers();
+	c->sqlite = !strcmp(backend, "sqlite");
+	TEST_ASSERT(c->sqlite || !strcmp(backend, "kafka"),
+		    "backend %s: kafka or sqlite", backend);
+	if (!c->sqlite)
+		c->brokers = rs_test_kafka_brokers();
 	rs_test_mkdtemp(c->dir, sizeof(c->dir));
 	rs_snprintf(sub, sizeof(sub), "%s/tenants.d", c->dir);
 	TEST_ASSERT(mkdir(sub, 0700) == 0, "mkdir %s", sub);
+	rs_snprintf(c->db, sizeof(c->db), "%s/queue.db", c->dir);
 	rs_test_unique_name(name, c->prefix, sizeof(c->prefix));
 	rs_snprintf(c->dlq, sizeof(c->dlq), "%s.jobs.dlq", c->prefix);
 	rs_snprintf(c->state, sizeof(c->state), "%s.jobs.dlq.state",
@@ -52,16 +74,24 @@ static RS_UNUSED void cli_it_setup(cli_it_t *c, const char *name) {
 	rs_snprintf(c->conf, sizeof(c->conf), "%s/rostersync.conf", c->dir);
 	fp = fopen(c->conf, "w");
 	TEST_ASSERT(fp, "write %s", c->conf);
-	fprintf(fp,
-		"queue = { backend = \"kafka\";\n"
-		"  kafka = { brokers = \"%s\"; topic_prefix = \"%s.\";\n"
-		"            partitions = 3; replication_factor = 1; }; };\n"
-		"log = { level = \"warning\"; };\n",
-		c->brokers, c->prefix);
+	if (c->sqlite)
+		fprintf(fp,
+			"queue = { backend = \"sqlite\";\n"
+			"  sqlite = { path = \"%s\"; };\n"
+			"  kafka = { topic_prefix = \"%s.\"; partitions = 3; "
+			"}; };\n",
+			c->db, c->prefix);
+	else
+		fprintf(fp,
+			"queue = { backend = \"kafka\";\n"
+			"  kafka = { brokers = \"%s\"; topic_prefix = \"%s.\";\n"
+			"            partitions = 3; replication_factor = 1; }; "
+			"};\n",
+			c->brokers, c->prefix);
+	fprintf(fp, "log = { level = \"warning\"; };\n");
 	fclose(fp);
 
-	rs_queue_conf_init(&qc);
-	qc.brokers = c->brokers;
+	cli_it_qconf(c, &qc);
 	qc.roles = RS_QUEUE_ROLE_PRODUCER;
 	qc.client_id = "rs-cli-it";
 	c->prod = rs_queue_new(&qc, err, sizeof(err));
