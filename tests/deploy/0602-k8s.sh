@@ -12,14 +12,16 @@
 #     result (rostersync-confdoc --check);
 #   - consistency (check_deploy.py k8s): probe and container ports =
 #     metrics_listen, /healthz liveness and /readyz readiness, KEDA trigger
-#     = worker.group_id + jobs topic + brokers, max replicas <= partitions,
+#     = worker.group_id + jobs topic + brokers, its metadata keys, types
+#     and enums known to KEDA's kafka scaler (the CRD accepts any string
+#     map), max replicas <= partitions,
 #     non-root, read-only root fs, resources, one ConfigMap key and one
 #     Secret per customer, every file: reference mounted, no inline secret.
 source "$(dirname "$0")/lib.sh"
 
 KC=$DTOOLS/bin/kubeconform
 need "$KC" /usr/bin/python3
-[ -d "$DTOOLS/schemas/k8s/v1.34.0-local-strict" ] && [ -d "$DTOOLS/schemas/crd" ] ||
+[ -d "$DTOOLS/schemas/k8s/v1.34.0-local-strict" ] && [ -s "$DTOOLS/schemas/crd/keda-kafka-trigger.tags" ] ||
 	{ fail "schemas missing in $DTOOLS/schemas (run scripts/install-deps)"; finish; }
 CHECK=(/usr/bin/python3 "$SRC/tests/deploy/check_deploy.py")
 K=$SRC/deploy/k8s
@@ -60,5 +62,6 @@ done
 "$BIN/rostersync-confdoc" --dump "$T_TMP/fs-worker/etc/rostersync/rostersync.conf" \
 	-X "tenants_dir=$T_TMP/fs-worker/etc/rostersync/tenants.d" >"$T_TMP/dump.conf" 2>&1
 check "manifests agree with the config (ports, probes, KEDA, security, secrets)" \
-	"${CHECK[@]}" k8s "$K" "$T_TMP/dump.conf" "$T_TMP/fs-planner" "$T_TMP/fs-worker"
+	"${CHECK[@]}" k8s "$K" "$T_TMP/dump.conf" "$T_TMP/fs-planner" "$T_TMP/fs-worker" \
+	"$DTOOLS/schemas/crd/keda-kafka-trigger.tags"
 finish

@@ -12,7 +12,7 @@ need.  Each problem is printed on one line; exit 1 when there is any.
   check_deploy.py compose COMPOSE PROMETHEUS_YML DUMP
   check_deploy.py dockerfile DOCKERFILE BINARY...
   check_deploy.py k8s-fs K8S_DIR DEPLOYMENT OUT
-  check_deploy.py k8s K8S_DIR DUMP FSROOT_PLANNER FSROOT_WORKER
+  check_deploy.py k8s K8S_DIR DUMP FSROOT_PLANNER FSROOT_WORKER KEDA_KAFKA_TAGS
 
 DUMP is the output of `rostersync-confdoc --dump`, the effective
 configuration with defaults filled in (e.g. the topic names).
@@ -291,7 +291,40 @@ def k8s_fs(d, deployment, out):
                     write(m["mountPath"] + "/" + it["path"], vals.get(it["key"], ""))
 
 
-def check_k8s(d, dump, fs_planner, fs_worker):
+def keda_tags(path):
+    """The kafka scaler's trigger parameters: {name: (go type, options)}."""
+    out = {}
+    for line in open(path):
+        m = re.match(r'\s*\w+\s+(\S+)\s+`keda:"name=([^,"]+)((?:,[^"]*)?)"', line)
+        if m:
+            opts = dict(kv.split("=", 1) if "=" in kv else (kv, "")
+                        for kv in m.group(3).split(",") if kv)
+            out[m.group(2)] = (m.group(1), opts)
+    return out
+
+
+def check_trigger(md, tags):
+    """KEDA's CRD types trigger metadata as map[string]string, so its schema
+    accepts any key: check keys, types and enums against the scaler."""
+    for k, v in md.items():
+        t = tags.get(k)
+        if not expect(t and "triggerMetadata" in t[1].get("order", ""),
+                      "kafka trigger: unknown metadata key %r" % k):
+            continue
+        typ, opts = t
+        if typ in ("int", "int64", "int32"):
+            expect(re.match(r"^-?\d+$", v), "kafka trigger: %s=%r is not an integer" % (k, v))
+        elif typ == "bool":
+            expect(v in ("true", "false"), "kafka trigger: %s=%r is not true/false" % (k, v))
+        if "enum" in opts:
+            expect(v in opts["enum"].split(";"), "kafka trigger: %s=%r not in %s" % (k, v, opts["enum"]))
+    for k, (typ, opts) in tags.items():
+        if "triggerMetadata" in opts.get("order", "") and "optional" not in opts \
+                and "default" not in opts and "authParams" not in opts.get("order", ""):
+            expect(k in md, "kafka trigger: required metadata %r missing" % k)
+
+
+def check_k8s(d, dump, fs_planner, fs_worker, tags_path):
     conf = conf_parse(dump)
     docs = k8s_docs(d)
     ports = {"planner": listen_port(conf, "planner.metrics_listen"),
@@ -357,6 +390,7 @@ def check_k8s(d, dump, fs_planner, fs_worker):
             expect(md.get("topic") == conf.get("queue.kafka.topics.jobs_group"),
                    "KEDA topic %r != queue.kafka.topics.jobs_group %r"
                    % (md.get("topic"), conf.get("queue.kafka.topics.jobs_group")))
+            check_trigger(md, keda_tags(tags_path))
             expect(md.get("bootstrapServers") == conf.get("queue.kafka.brokers"),
                    "KEDA bootstrapServers %r != queue.kafka.brokers %r"
                    % (md.get("bootstrapServers"), conf.get("queue.kafka.brokers")))
@@ -395,8 +429,8 @@ def main():
         check_dockerfile(a[1], a[2:])
     elif a[:1] == ["k8s-fs"] and len(a) == 4:
         k8s_fs(a[1], a[2], a[3])
-    elif a[:1] == ["k8s"] and len(a) == 5:
-        check_k8s(a[1], a[2], a[3], a[4])
+    elif a[:1] == ["k8s"] and len(a) == 6:
+        check_k8s(a[1], a[2], a[3], a[4], a[5])
     else:
         print(__doc__)
         sys.exit(2)
