@@ -177,13 +177,6 @@ int main(int argc, char **argv) {
 		goto out;
 	}
 	rs_conf_apply_log(conf);
-	if (!opts.dry_run &&
-	    rs_conf_global(conf)->queue.backend != RS_CONF_QUEUE_KAFKA) {
-		fprintf(stderr, "rostersync-planner: queue.backend = sqlite is "
-				"not implemented yet; set queue.backend = "
-				"\"kafka\"\n");
-		goto out;
-	}
 	if (rs_http_global_init() != RS_OK) {
 		fprintf(stderr, "rostersync-planner: curl init failed\n");
 		rc = 1;

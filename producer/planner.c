@@ -18,6 +18,7 @@
 #include "rs/rs_graph.h"
 #include "rs/rs_http.h"
 #include "rs/rs_log.h"
+#include "rs/rs_qconf.h"
 #include "rs/rs_queue.h"
 #include "rs/rs_topics.h"
 #include "rs/rs_source.h"
@@ -154,15 +155,6 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 		char *kv[RS_QUEUE_MAX_PROPS];
 		size_t np = 0;
 
-		/* Refused up front: a planner that plans and then cannot
-		 * publish would only produce misleading "success" summaries. */
-		if (p->g->queue.backend != RS_CONF_QUEUE_KAFKA) {
-			rs_snprintf(errstr, errstr_size,
-				    "queue.backend = sqlite is not implemented "
-				    "yet; set queue.backend = \"kafka\"");
-			rs_planner_destroy(p);
-			return NULL;
-		}
 		/* queue.kafka.properties are passed through as "k=v", the
 		 * form rs_queue_conf_t takes; extra ones beyond the bound are
 		 * dropped rather than failing (the config caps them too). */
@@ -178,10 +170,9 @@ rs_planner_t *rs_planner_new(const rs_conf_t *conf,
 			props[np] = kv[np];
 			np++;
 		}
-		rs_queue_conf_init(&qc);
-		qc.backend = "kafka";
+		/* kafka or sqlite, as queue.backend says. */
+		rs_qconf_fill(&qc, p->g);
 		qc.roles = RS_QUEUE_ROLE_PRODUCER;
-		qc.brokers = p->g->queue.kafka.brokers;
 		qc.client_id = "rostersync-planner";
 		qc.props = props;
 		qc.prop_cnt = np;

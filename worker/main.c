@@ -93,11 +93,6 @@ int main(int argc, char **argv) {
 		return 2;
 	}
 	rs_conf_apply_log(conf);
-	if (rs_conf_global(conf)->queue.backend != RS_CONF_QUEUE_KAFKA) {
-		fprintf(stderr, "rostersync-worker: queue.backend must be "
-				"kafka\n");
-		goto out;
-	}
 	if (rs_http_global_init() != RS_OK) {
 		fprintf(stderr, "rostersync-worker: curl init failed\n");
 		rc = 1;

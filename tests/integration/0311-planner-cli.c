@@ -3,8 +3,7 @@
  * in-process simulator.
  *
  * Proves the command-line contract (docs/planner.md):
- *  - exit 2 for bad usage, a bad -X value, and queue.backend = sqlite
- *    outside dry-run (with the message naming the fix);
+ *  - exit 2 for bad usage and a bad -X value (naming the key);
  *  - --dry-run --once: exit 0, one summary line on stdout, plan files;
  *  - a tenant that cannot be reached: the other tenant is still planned,
  *    exit 1, errors=1 in the summary;
@@ -154,19 +153,11 @@ int main(void) {
 		const char *a1[] = {NULL};
 		const char *a2[] = {"-c", conf, "--once", "-X",
 				    "planner.concurrency=abc", NULL};
-		const char *a3[] = {"-c", conf, "--once", "-X",
-				    "queue.backend=sqlite", NULL};
 		TEST_ASSERT(run(dir, a1) == 2, "no -c: exit 2");
 		TEST_ASSERT(run(dir, a2) == 2, "bad -X: exit 2");
 		s = slurp(dir, "stderr");
 		TEST_ASSERT(strstr(s, "planner.concurrency"), "names the key: %s",
 			    s);
-		rs_free(s);
-		TEST_ASSERT(run(dir, a3) == 2, "sqlite: exit 2");
-		s = slurp(dir, "stderr");
-		TEST_ASSERT(strstr(s, "queue.backend = sqlite is not implemented "
-				      "yet; set queue.backend = \"kafka\""),
-			    "sqlite message: %s", s);
 		rs_free(s);
 	}
 
