@@ -89,6 +89,11 @@ static const rs_conf_prop_t global_props[] = {
 	  "interval."),
 	G("planner.concurrency", RS_CONF_T_INT, planner.concurrency, 1, 256,
 	  "8", NULL, 0, "Tenants planned in parallel."),
+	G("planner.max_attempts", RS_CONF_T_INT, planner.max_attempts, 1, 20,
+	  "8", NULL, 0,
+	  "Attempts of one Graph or Talkdesk read on a transient failure (429, "
+	  "5xx, timeout), with backoff or Retry-After between them (at most "
+	  "10 s each); a read that still fails fails its tenant's cycle."),
 	G("planner.report_dir", RS_CONF_T_PATH, planner.report_dir, 0, 0,
 	  "/var/lib/rostersync/reports", NULL, 0,
 	  "Directory of dry-run plans and held-back removal reports."),

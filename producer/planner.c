@@ -568,6 +568,9 @@ static void plan_tenant(rs_planner_t *p, pl_tenant_t *t, rs_http_t *http) {
 	gc.base_url = tn->graph.base_url;
 	gc.http = http;
 	gc.auth = t->entra;
+	/* Reads are retried harder than the worker's in-place retries: a
+	 * read that fails costs the tenant its whole cycle. */
+	gc.max_attempts = p->g->planner.max_attempts;
 	gc.resolve_mode = p->g->planner.resolve_batch == RS_CONF_RESOLVE_IN
 				  ? RS_GRAPH_RESOLVE_IN
 				  : RS_GRAPH_RESOLVE_BATCH;
@@ -581,6 +584,7 @@ static void plan_tenant(rs_planner_t *p, pl_tenant_t *t, rs_http_t *http) {
 			    "tenant has no talkdesk source configured");
 	} else {
 		sc.auth = t->td;
+		sc.max_attempts = p->g->planner.max_attempts;
 		sc.groups = (const char *const *)tn->mapping.keys;
 		sc.group_cnt = tn->mapping.count;
 		src = rs_source_new(&sc, t->error, sizeof(t->error));

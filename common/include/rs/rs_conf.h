@@ -147,6 +147,7 @@ typedef struct rs_conf_global_s {
 	struct {
 		int64_t interval_ms;
 		int concurrency;
+		int max_attempts;   /**< per read request */
 		char *report_dir;
 		char *audit_dir;
 		char *metrics_listen; /**< "host:port", NULL = off */
