@@ -71,6 +71,7 @@ static void ent_free(sim_ledger_ent_t *e) {
 	rs_free(e->query);
 	rs_free(e->auth);
 	rs_free(e->client_request_id);
+	rs_free(e->traceparent);
 	rs_free(e->fault);
 	memset(e, 0, sizeof(*e));
 }
@@ -108,6 +109,7 @@ void sim_ledger_record(rs_sim_t *sim, const sim_req_t *req,
 	sim_ledger_ent_t e, *slot;
 	const char *auth = sim_req_header(req, "authorization");
 	const char *crid = sim_req_header(req, "client-request-id");
+	const char *tp = sim_req_header(req, "traceparent");
 
 	/* Build outside the lock; only the ring update is serialised. */
 	memset(&e, 0, sizeof(e));
@@ -125,6 +127,9 @@ void sim_ledger_record(rs_sim_t *sim, const sim_req_t *req,
 		e.auth = rs_strdup(buf);
 	}
 	e.client_request_id = crid ? rs_strndup(crid, 128) : NULL;
+	/* Recorded so a test can follow one change from the planner through
+	 * Kafka to the Graph request (traceparent is 55 chars in version 00). */
+	e.traceparent = tp ? rs_strndup(tp, 128) : NULL;
 	e.endpoint = req->endpoint ? req->endpoint : "unknown";
 	memcpy(e.request_id, req->request_id, sizeof(e.request_id));
 	e.status = resp->action == SIM_ACT_RESPOND ? resp->status : 0;
@@ -185,6 +190,9 @@ cJSON *sim_ledger_json(rs_sim_t *sim, const char *tenant, uint64_t since) {
 		if (e->client_request_id)
 			cJSON_AddStringToObject(o, "client_request_id",
 						e->client_request_id);
+		if (e->traceparent)
+			cJSON_AddStringToObject(o, "traceparent",
+						e->traceparent);
 		if (e->auth)
 			cJSON_AddStringToObject(o, "authorization", e->auth);
 		if (e->depth)

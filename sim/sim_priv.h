@@ -19,6 +19,7 @@ typedef struct sim_ledger_ent_s {
 	char *query;             /* decoded, secrets redacted */
 	char *auth;              /* "Bearer ***", "Basic ***" or NULL */
 	char *client_request_id;
+	char *traceparent;       /* W3C trace context, may be NULL */
 	const char *endpoint;    /* static route name */
 	char request_id[37];
 	int status;              /* 0 = dropped connection */

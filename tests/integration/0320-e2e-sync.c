@@ -338,6 +338,76 @@ static int dlq_count(e2e_t *e, const char *sick, int *sick_cnt, char *first,
 	return n;
 }
 
+/* Trace ids (the 32 hex digits of a version-00 traceparent) of every job
+ * the planner published, read back from the jobs topic. */
+static rs_err_t trace_cb(const rs_qmsg_t *msg, void *opaque) {
+	size_t len;
+	const char *v = rs_qmsg_value(msg, &len);
+	cJSON *j = cJSON_ParseWithLength(v, len);
+	const char *tp = cJSON_GetStringValue(cJSON_GetObjectItem(j, "trace"));
+	char id[33];
+
+	TEST_ASSERT(tp && strlen(tp) == 55 && !strncmp(tp, "00-", 3),
+		    "job carries a traceparent: %.200s", v);
+	rs_snprintf(id, sizeof(id), "%.32s", tp + 3);
+	if (!cJSON_GetObjectItem(opaque, id))
+		cJSON_AddTrueToObject(opaque, id);
+	cJSON_Delete(j);
+	return RS_OK;
+}
+
+/* Every member add in the sim's ledger (PATCH members@odata.bind of a
+ * group) carries the trace id of a published job.  Removes travel inside
+ * POST $batch, which the planner also uses for its reads, so the ledger
+ * cannot tell them apart; the worker sends them with the same call
+ * context.  @returns writes checked. */
+static int check_traces(e2e_t *e) {
+	rs_queue_conf_t qc;
+	rs_queue_t *q;
+	char errstr[512], topic[192], *led;
+	cJSON *traces = cJSON_CreateObject(), *lj;
+	const cJSON *r;
+	int n = 0;
+
+	rs_snprintf(topic, sizeof(topic), "%s.jobs.group", e->prefix);
+	rs_queue_conf_init(&qc);
+	qc.brokers = e->brokers;
+	qc.roles = RS_QUEUE_ROLE_PRODUCER;
+	q = rs_queue_new(&qc, errstr, sizeof(errstr));
+	TEST_ASSERT(q, "scanner: %s", errstr);
+	TEST_ASSERT(rs_queue_scan(q, topic, rs_test_timeout_ms(60000), trace_cb,
+				  traces) == RS_OK,
+		    "scan %s", topic);
+	rs_queue_destroy(q);
+	TEST_ASSERT(cJSON_GetArraySize(traces) > 0, "jobs with traces");
+	led = rs_sim_ledger_json(e->sim);
+	lj = cJSON_Parse(led);
+	rs_free(led);
+	cJSON_ArrayForEach(r, cJSON_GetObjectItem(lj, "requests")) {
+		const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(r, "method"));
+		const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(r, "path"));
+		const char *tp = cJSON_GetStringValue(
+			cJSON_GetObjectItem(r, "traceparent"));
+		char id[33];
+		if (!m || !p || cJSON_GetObjectItem(r, "batch_depth") ||
+		    strcmp(m, "PATCH") || !strstr(p, "/groups/"))
+			continue;
+		TEST_ASSERT(tp && strlen(tp) == 55, "write %s %s has a "
+			    "traceparent", m, p);
+		rs_snprintf(id, sizeof(id), "%.32s", tp + 3);
+		TEST_ASSERT(cJSON_GetObjectItem(traces, id),
+			    "write %s %s: trace %s is a published job's", m, p,
+			    id);
+		TEST_ASSERT(cJSON_GetStringValue(cJSON_GetObjectItem(
+				    r, "client_request_id")),
+			    "write %s %s has a client-request-id", m, p);
+		n++;
+	}
+	cJSON_Delete(lj);
+	cJSON_Delete(traces);
+	return n;
+}
+
 static void setup(e2e_t *e) {
 	rs_sim_conf_t sc;
 	rs_sim_gen_t gen;
@@ -483,6 +553,13 @@ int main(void) {
 		    "sim applied %.0f writes for %ld planned changes",
 		    stat_num(e.sim, "writes_applied"), adds + removes);
 	TEST_ASSERT(dlq_count(&e, NULL, NULL, NULL, 0) == 0, "DLQ not empty");
+
+	SUB_TEST("trace context: every member add carries its job's traceparent");
+	{
+		int n = check_traces(&e);
+		rs_test_say("%d member adds carried the trace of their job", n);
+		TEST_ASSERT(n > 0, "writes checked");
+	}
 
 	SUB_TEST("idempotent: a second cycle publishes nothing, zero writes");
 	writes = stat_num(e.sim, "writes_applied");
