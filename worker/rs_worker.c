@@ -18,6 +18,7 @@
 #include "rs/rs_log.h"
 #include "rs/rs_metrics.h"
 #include "rs/rs_queue.h"
+#include "rs/rs_qconf.h"
 #include "rs/rs_topics.h"
 #include "rs_worker.h"
 #include "rs_wsched.h"
@@ -941,11 +942,6 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			       sizeof(*w->tenants));
 	for (i = 0; i < w->tenant_cnt; i++)
 		w->tenants[i].limit = g->worker.tenant_concurrency_initial;
-	if (g->queue.backend != RS_CONF_QUEUE_KAFKA) {
-		rs_snprintf(errstr, errstr_size,
-			    "queue.backend must be kafka for the worker");
-		goto fail;
-	}
 	w->metrics = rs_metrics_new();
 	w->m_jobs = rs_metrics_register(w->metrics, RS_METRIC_COUNTER,
 					"rostersync_jobs_total",
@@ -964,10 +960,9 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			     errstr_size) != RS_OK)
 		goto fail;
 
-	rs_queue_conf_init(&qc);
-	qc.backend = "kafka";
+	/* kafka or sqlite, as queue.backend says (same contract). */
+	rs_qconf_fill(&qc, g);
 	qc.roles = RS_QUEUE_ROLE_CONSUMER | RS_QUEUE_ROLE_PRODUCER;
-	qc.brokers = g->queue.kafka.brokers;
 	qc.group_id = g->worker.group_id;
 	qc.client_id = "rostersync-worker";
 	topics[0] = g->queue.kafka.topics.jobs_group;

@@ -31,8 +31,8 @@ typedef struct rs_worker_stats_s {
 
 /**
  * @brief Creates a worker from a loaded configuration (borrowed: it must
- *        outlive the worker).  Connects the consumer (queue.backend must be
- *        kafka) and starts metrics when worker.metrics_listen is set.
+ *        outlive the worker).  Connects the consumer (queue.backend: kafka or
+ *        sqlite) and starts metrics when worker.metrics_listen is set.
  * @returns the worker or NULL with errstr filled.
  * @remark rs_http_global_init() must have been called.
  */
