@@ -18,7 +18,10 @@
  *     one, once;
  *  6. purge without --yes exits 2 saying how many; with --yes the entries
  *     vanish from list (and show as purged with --all);
- *  7. the workers' consumer group is untouched: on Kafka its committed
+ *  7. SIGINT in the middle of a paced replay (--rate 1) exits 1 after
+ *     some jobs; the next replay sends the rest; every entry went out
+ *     exactly once;
+ *  8. the workers' consumer group is untouched: on Kafka its committed
  *     offsets are the same before and after all of this and no consumer
  *     group was created; on both back-ends a member that rejoins the group
  *     afterwards receives exactly the replayed jobs, nothing it had
@@ -36,6 +39,7 @@
 
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
+#include <signal.h>
 
 #define NPRE 10 /* jobs the workers consumed before the test */
 
@@ -504,6 +508,71 @@ int main(int argc, char **argv) {
 			    cli_it_lines_with(c.out, " replayed ") == 5,
 		    "--all:\n%s", c.out);
 
+	SUB_TEST("SIGINT during a replay, then again: each entry sent once");
+	{
+		ent_t t5[6];
+		pid_t pid;
+		size_t sent = 0;
+		int64_t until = rs_now_ms() + rs_test_timeout_ms(60000);
+		int rc;
+
+		memset(t5, 0, sizeof(t5));
+		for (int i = 0; i < 6; i++) {
+			mk_job(&t5[i], "t5", 50 + i, 1, 404, "NotFound");
+			cli_it_produce(&c, c.dlq, t5[i].key, t5[i].val);
+		}
+		cli_it_flush(&c);
+		pid = cli_it_spawn(&c, "dlq", "replay", "--tenant", "t5",
+				   "--rate", "1", NULL);
+		/* Interrupt once the first job is visible: 1 job/s leaves
+		 * seconds before the sixth. */
+		while (rs_now_ms() < until) {
+			jobs_read(&c, &js);
+			if (js.with_hdr > 5)
+				break;
+			rs_sleep_ms(100);
+		}
+		TEST_ASSERT(js.with_hdr > 5, "the paced replay never started");
+		TEST_ASSERT(kill(pid, SIGINT) == 0, "kill");
+		rc = cli_it_wait(&c, pid);
+		TEST_ASSERT(rc == 1, "interrupted replay exit %d: %s", rc,
+			    c.err);
+		TEST_ASSERT(strstr(c.err, "interrupted"), "%s", c.err);
+		TEST_ASSERT(cli_it_run(&c, "dlq", "list", "--json", "--all",
+				       "--tenant", "t5", NULL) == 0,
+			    "%s", c.err);
+		arr = cJSON_Parse(c.out);
+		TEST_ASSERT(cJSON_GetArraySize(arr) == 6, "t5: %s", c.out);
+		cJSON_ArrayForEach(o, arr) {
+			const char *k = cJSON_GetStringValue(
+				cJSON_GetObjectItem(o, "key"));
+			for (int i = 0; i < 6; i++)
+				if (!strcmp(k, t5[i].key))
+					rs_snprintf(t5[i].id, sizeof(t5[i].id),
+						    "%s",
+						    cJSON_GetStringValue(
+							    cJSON_GetObjectItem(
+								    o, "id")));
+		}
+		cJSON_Delete(arr);
+		jobs_read(&c, &js);
+		for (int i = 0; i < 6; i++)
+			sent += times_sent(&js, &t5[i]);
+		rs_test_say("interrupted after %zu of 6 jobs", sent);
+		TEST_ASSERT(sent >= 1 && sent < 6, "sent %zu before SIGINT",
+			    sent);
+		TEST_ASSERT(cli_it_run(&c, "dlq", "replay", "--tenant", "t5",
+				       NULL) == 0,
+			    "%s", c.err);
+		jobs_read(&c, &js);
+		for (int i = 0; i < 6; i++) {
+			TEST_ASSERT(times_sent(&js, &t5[i]) == 1,
+				    "t5 entry %s sent %zu times", t5[i].id,
+				    times_sent(&js, &t5[i]));
+			rs_free(t5[i].val);
+		}
+	}
+
 	SUB_TEST("the workers' consumer group is untouched");
 	if (!c.sqlite) {
 		group_offsets(&c, group, off_after, sizeof(off_after));
@@ -513,10 +582,10 @@ int main(int argc, char **argv) {
 		TEST_ASSERT(groups_with_prefix(&c) == 1,
 			    "a consumer group appeared");
 	}
-	n = group_rejoin(&c, group, 5, &hdrs);
-	TEST_ASSERT(n == 5 && hdrs == 5,
+	n = group_rejoin(&c, group, 11, &hdrs);
+	TEST_ASSERT(n == 11 && hdrs == 11,
 		    "the group resumed with %zu jobs (%zu replayed), want the "
-		    "5 replayed ones",
+		    "11 replayed ones",
 		    n, hdrs);
 
 	jobs_free(&js);

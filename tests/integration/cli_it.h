@@ -212,34 +212,27 @@ static char *cli_it_slurp(const char *path) {
 	return buf;
 }
 
-/*
- * Runs `rostersync <args...> -c CONF` (NULL-terminated args); stdout and
- * stderr land in c->out / c->err.  @returns the exit code.
- */
-static RS_UNUSED int cli_it_run(cli_it_t *c, ...) {
+/* Starts `rostersync <args...> -c CONF` (args in @p ap); stdout/stderr
+ * go to files in c->dir.  @returns the child's pid. */
+static pid_t cli_it_spawn_va(cli_it_t *c, va_list ap) {
 	const char *argv[64];
 	char bin[512], outp[400], errp[400];
-	int argc = 0, st;
-	int64_t t0;
-	va_list ap;
+	int argc = 0;
 	pid_t pid;
 
 	rs_snprintf(bin, sizeof(bin), "%s/cli/rostersync",
 		    rs_test_env_required("RS_BINARY_DIR"));
 	argv[argc++] = bin;
-	va_start(ap, c);
 	for (const char *a = va_arg(ap, const char *); a;
 	     a = va_arg(ap, const char *)) {
 		TEST_ASSERT(argc < 60, "too many args");
 		argv[argc++] = a;
 	}
-	va_end(ap);
 	argv[argc++] = "-c";
 	argv[argc++] = c->conf;
 	argv[argc] = NULL;
 	rs_snprintf(outp, sizeof(outp), "%s/out.txt", c->dir);
 	rs_snprintf(errp, sizeof(errp), "%s/err.txt", c->dir);
-	t0 = rs_now_us();
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
 	if (pid == 0) {
@@ -251,16 +244,55 @@ static RS_UNUSED int cli_it_run(cli_it_t *c, ...) {
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Starts rostersync in the background (NULL-terminated args). */
+static RS_UNUSED pid_t cli_it_spawn(cli_it_t *c, ...) {
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, c);
+	pid = cli_it_spawn_va(c, ap);
+	va_end(ap);
+	return pid;
+}
+
+/* Waits for @p pid; fills c->out / c->err.  @returns the exit code. */
+static RS_UNUSED int cli_it_wait(cli_it_t *c, pid_t pid) {
+	char outp[400], errp[400];
+	int st;
+
 	TEST_ASSERT(waitpid(pid, &st, 0) == pid, "waitpid");
-	c->secs = (double)(rs_now_us() - t0) / 1e6;
+	rs_snprintf(outp, sizeof(outp), "%s/out.txt", c->dir);
+	rs_snprintf(errp, sizeof(errp), "%s/err.txt", c->dir);
 	rs_free(c->out);
 	rs_free(c->err);
 	c->out = cli_it_slurp(outp);
 	c->err = cli_it_slurp(errp);
-	TEST_ASSERT(WIFEXITED(st), "rostersync %s died (signal %d)",
-		    argc > 1 ? argv[1] : "", WTERMSIG(st));
+	TEST_ASSERT(WIFEXITED(st), "rostersync died (signal %d): %s",
+		    WTERMSIG(st), c->err);
 	return WEXITSTATUS(st);
 }
+
+/*
+ * Runs `rostersync <args...> -c CONF` (NULL-terminated args); stdout and
+ * stderr land in c->out / c->err.  @returns the exit code.
+ */
+static RS_UNUSED int cli_it_run(cli_it_t *c, ...) {
+	int64_t t0 = rs_now_us();
+	va_list ap;
+	pid_t pid;
+	int rc;
+
+	va_start(ap, c);
+	pid = cli_it_spawn_va(c, ap);
+	va_end(ap);
+	rc = cli_it_wait(c, pid);
+	c->secs = (double)(rs_now_us() - t0) / 1e6;
+	return rc;
+}
+
 
 /* Lines of @p s that contain @p needle. */
 static RS_UNUSED size_t cli_it_lines_with(const char *s, const char *needle) {
