@@ -164,27 +164,36 @@ def check_compose(compose_path, prom_path, dump):
 
 # ---- Dockerfile -------------------------------------------------------------
 
-def needed_packages(binary):
-    """Debian packages providing the binary's direct NEEDED libraries."""
-    out = subprocess.run(["readelf", "-d", binary], check=True,
-                         capture_output=True, text=True).stdout
-    libs = re.findall(r"\(NEEDED\).*\[(.+)\]", out)
-    ldd = subprocess.run(["ldd", binary], check=True, capture_output=True,
-                         text=True).stdout
-    paths = dict(re.findall(r"^\s*(\S+) => (\S+)", ldd, re.M))
-    pkgs = {}
-    for lib in libs:
-        path = paths.get(lib)
-        if not expect(path, "%s: %s not resolved by ldd" % (binary, lib)):
-            continue
-        real = os.path.realpath(path)
-        r = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
-        if r.returncode:
-            r = subprocess.run(["dpkg", "-S", real], capture_output=True, text=True)
-        if not expect(r.returncode == 0, "%s: no Debian package owns %s" % (binary, path)):
-            continue
-        pkgs[lib] = r.stdout.split(":", 1)[0].strip()
-    return pkgs
+def needed_packages(binaries):
+    """{(binary, lib): Debian package} for each binary's direct NEEDED
+    libraries (one dpkg -S for all: it is slow per call)."""
+    need, paths = [], set()
+    for binary in binaries:
+        out = subprocess.run(["readelf", "-d", binary], check=True,
+                             capture_output=True, text=True).stdout
+        ldd = subprocess.run(["ldd", binary], check=True, capture_output=True,
+                             text=True).stdout
+        found = dict(re.findall(r"^\s*(\S+) => (\S+)", ldd, re.M))
+        for lib in re.findall(r"\(NEEDED\).*\[(.+)\]", out):
+            path = found.get(lib)
+            if expect(path, "%s: %s not resolved by ldd" % (binary, lib)):
+                # dpkg knows the path the package shipped: with merged /usr
+                # that may be the /lib or the /usr/lib spelling.
+                alts = {path, os.path.realpath(path)}
+                alts |= {p[4:] if p.startswith("/usr/") else "/usr" + p for p in list(alts)}
+                need.append((binary, lib, alts))
+                paths |= alts
+    r = subprocess.run(["dpkg", "-S"] + sorted(paths), capture_output=True, text=True)
+    owner = {}
+    for line in r.stdout.splitlines():
+        pkg, _, path = line.partition(": ")
+        owner[path.strip()] = pkg.split(":", 1)[0].strip()
+    out = {}
+    for binary, lib, alts in need:
+        pkg = next((owner[a] for a in sorted(alts) if a in owner), None)
+        if expect(pkg, "%s: no Debian package owns %s" % (binary, lib)):
+            out[(binary, lib)] = pkg
+    return out
 
 
 def check_dockerfile(path, binaries):
@@ -227,15 +236,14 @@ def check_dockerfile(path, binaries):
     if not expect(m, "runtime stage installs no packages"):
         return
     listed = set(re.findall(r"\b([a-z0-9][a-z0-9.+-]+[0-9a-z])\b", m.group(0)))
-    for binary in binaries:
-        for lib, pkg in needed_packages(binary).items():
-            # libc6 is Essential in every Debian image; sanitizer runtimes
-            # appear only in the ASan/UBSan test build, never in the image.
-            if re.match(r"lib(asan|ubsan|tsan|lsan)", lib):
-                continue
-            expect(pkg in listed or pkg == "libc6",
-                   "%s needs %s from %s, not installed in the runtime stage"
-                   % (os.path.basename(binary), lib, pkg))
+    for (binary, lib), pkg in needed_packages(binaries).items():
+        # libc6 is Essential in every Debian image; sanitizer runtimes
+        # appear only in the ASan/UBSan test build, never in the image.
+        if re.match(r"lib(asan|ubsan|tsan|lsan)", lib):
+            continue
+        expect(pkg in listed or pkg == "libc6",
+               "%s needs %s from %s, not installed in the runtime stage"
+               % (os.path.basename(binary), lib, pkg))
 
 
 # ---- Kubernetes ---------------------------------------------------------------
