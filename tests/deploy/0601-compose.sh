@@ -5,6 +5,8 @@
 #   - compose.yaml validates against the official compose-spec JSON schema
 #     (compose-go's schema/compose-spec.json, validator jv), and a compose
 #     file with an unknown key does not (the validator really validates);
+#   - references the schema cannot see: named volumes, configs and
+#     depends_on targets are declared, config files exist;
 #   - structure: Kafka 3.9 in KRaft mode, sim/planner/worker/prometheus,
 #     worker replicas 3, config mounted, Prometheus targets = the metrics
 #     ports of the config (check_deploy.py compose);

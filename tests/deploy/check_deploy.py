@@ -91,6 +91,27 @@ def check_compose(compose_path, prom_path, dump):
         expect(s in svcs, "service %s missing" % s)
     if problems:
         return
+    # References the schema cannot check (what `docker compose config`
+    # would reject): named volumes, configs and depends_on targets exist.
+    for name, sv in svcs.items():
+        for v in sv.get("volumes", []):
+            src = v.get("source") if isinstance(v, dict) else str(v).split(":")[0]
+            typ = v.get("type", "volume") if isinstance(v, dict) else (
+                "bind" if src.startswith((".", "/", "~")) else "volume")
+            if typ == "volume" and src:
+                expect(src in (c.get("volumes") or {}),
+                       "%s uses volume %r, not declared in volumes:" % (name, src))
+        for cf in sv.get("configs", []):
+            src = cf.get("source") if isinstance(cf, dict) else cf
+            expect(src in (c.get("configs") or {}),
+                   "%s uses config %r, not declared in configs:" % (name, src))
+        dep = sv.get("depends_on", {})
+        for d in (dep if isinstance(dep, (dict, list)) else []):
+            expect(d in svcs, "%s depends on unknown service %r" % (name, d))
+    for cname, cf in (c.get("configs") or {}).items():
+        if "file" in cf:
+            expect(os.path.isfile(os.path.join(os.path.dirname(compose_path), cf["file"])),
+                   "config %s: file %s does not exist" % (cname, cf["file"]))
     k = svcs["kafka"]
     expect(str(k.get("image", "")).startswith("apache/kafka:3.9"),
            "kafka image is %r, want apache/kafka:3.9.x" % k.get("image"))
