@@ -25,7 +25,7 @@
  *  9. SIGKILL of a producing child process: every message whose delivery
  *     report said OK is consumed afterwards (sqlite: and the file passes
  *     PRAGMA integrity_check), and the queue works on restart;
- * 10. throughput figures (produce and consume msgs/s).
+ * 10. throughput figures (produce, consume and scan msgs/s).
  * sqlite only: 11. a second consumer process in the group is refused with
  * a clear reason; SIGKILL of the consumer holding the group, and a new one
  * takes over at once, resuming at the stored positions; 12. retention
@@ -569,7 +569,7 @@ int main(int argc, char **argv) {
 	rs_queue_t *prod, *q;
 	rs_queue_stats_t st;
 	int i, k, s, p;
-	double prate = 0, crate = 0;
+	double prate = 0, crate = 0, srate = 0;
 
 	backend = argc > 1 ? argv[1] : getenv("RS_QUEUE_BACKEND");
 	TEST_ASSERT(backend && (!strcmp(backend, "kafka") ||
@@ -623,6 +623,7 @@ int main(int argc, char **argv) {
 			    "message %d reported %d times", i,
 			    (int)atomic_load(&ctx.dr_seen[i]));
 	TEST_ASSERT(rs_queue_flush(prod, 1000) == RS_OK, "empty flush");
+	rs_free(ctx.dr_seen);
 	ctx.dr_seen = NULL;
 
 	SUB_TEST("[%s] scan: all, in order, headers intact, snapshot end",
@@ -931,6 +932,8 @@ int main(int argc, char **argv) {
 			}
 		rs_test_say("destroy: %d delivered, %d failed",
 			    atomic_load(&c2.dr_ok), atomic_load(&c2.dr_err));
+		rs_free(c2.dr_seen);
+		rs_free(c2.dr_okmap);
 		c2.dr_seen = NULL;
 		c2.dr_okmap = NULL;
 		consume_expect(&c2, t2, want, NMSGS, nwant);
@@ -1091,6 +1094,14 @@ int main(int argc, char **argv) {
 			    "flush");
 		t1 = rs_now_us();
 		prate = (double)PERF_MSGS * 1e6 / (double)(t1 - t0);
+		scan_init(&sc);
+		t0 = rs_now_us();
+		TEST_ASSERT(rs_queue_scan(prod, t4, rs_test_timeout_ms(60000),
+					  scan_cb, &sc) == RS_OK &&
+				    sc.cnt == PERF_MSGS,
+			    "perf scan saw %d", sc.cnt);
+		t1 = rs_now_us();
+		srate = (double)PERF_MSGS * 1e6 / (double)(t1 - t0);
 		q = consumer_new(&ctx, g4, t4, 2000);
 		t0 = -1;
 		{
@@ -1176,8 +1187,9 @@ int main(int argc, char **argv) {
 	}
 
 	rs_queue_destroy(prod);
-	rs_test_say("figures: %s produce %.0f msgs/s, consume %.0f msgs/s "
-		    "(%d messages)", backend, prate, crate, PERF_MSGS);
+	rs_test_say("figures: %s produce %.0f msgs/s, consume %.0f msgs/s, "
+		    "scan %.0f msgs/s (%d messages)", backend, prate, crate,
+		    srate, PERF_MSGS);
 	if (is_sqlite)
 		rs_test_rmtree(dir);
 	return rs_test_finish();
