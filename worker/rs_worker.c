@@ -80,6 +80,10 @@ struct rs_worker_s {
 	rs_queue_t *rq;        /**< retry topic consumer (own group) */
 	rs_metrics_t *metrics;
 	rs_metric_t *m_jobs, *m_inflight, *m_http;
+	rs_metric_t *m_http_dur;  /**< request latency by target */
+	rs_metric_t *m_job_lat;   /**< planned (created) -> finished */
+	rs_metric_t *m_limit;     /**< per-tenant concurrency limit */
+	rs_metric_t *m_paused;    /**< 1 while fetching is paused */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;   /**< work arrived / job finished / stop */
 	pthread_mutex_t dlq_lock; /**< one produce+flush at a time */
@@ -117,6 +121,16 @@ static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
 		       : "";
 	v[2] = outcome;
 	rs_metric_add(w->m_jobs, v, 1);
+	/* End-to-end latency of the change (planner's created time to this
+	 * outcome), for outcomes that end the job. */
+	if (j && j->env.created > 0 && w->m_job_lat &&
+	    (!strcmp(outcome, "applied") || !strcmp(outcome, "noop") ||
+	     !strcmp(outcome, "dead_lettered"))) {
+		const char *kv[1] = {v[0]};
+		int64_t ms = rs_wall_ms() - j->env.created;
+		rs_metric_observe(w->m_job_lat, kv,
+				  ms > 0 ? (double)ms / 1000.0 : 0.0);
+	}
 }
 
 /* rs_http observe callback (any pool thread): counts every request by
@@ -124,13 +138,18 @@ static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
 static void w_http_observe(const rs_http_event_t *ev, void *opaque) {
 	rs_worker_t *w = opaque;
 	char st[16];
-	const char *v[2];
+	const char *v[3];
 	if (!w->m_http)
 		return;
+	const char *dv[1];
 	rs_snprintf(st, sizeof(st), "%d", ev->status);
 	v[0] = ev->target ? ev->target : "";
 	v[1] = st;
+	v[2] = ev->tenant && w->g->worker.metrics_tenant_labels ? ev->tenant
+								: "";
 	rs_metric_add(w->m_http, v, 1);
+	dv[0] = v[0];
+	rs_metric_observe(w->m_http_dur, dv, (double)ev->elapsed_us / 1e6);
 }
 
 /* ------------------------------------------------------------------ */
@@ -867,6 +886,19 @@ static void w_collect(rs_metrics_t *m, void *opaque) {
 	n = rs_wsched_cnt(w->sched);
 	pthread_mutex_unlock(&w->lock);
 	rs_metric_set(w->m_inflight, NULL, (double)n);
+	rs_metric_set(w->m_paused, NULL,
+		      w->q && rs_queue_paused(w->q) ? 1.0 : 0.0);
+	/* Per-tenant series only when tenant labels are on (hundreds of
+	 * tenants would otherwise multiply the series). */
+	if (w->g->worker.metrics_tenant_labels) {
+		size_t i;
+		pthread_mutex_lock(&w->lock);
+		for (i = 0; i < w->tenant_cnt; i++) {
+			const char *tv[1] = {rs_conf_tenant(w->conf, i)->id};
+			rs_metric_set(w->m_limit, tv, w->tenants[i].limit);
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -916,7 +948,16 @@ static void w_seed_applied(rs_worker_t *w) {
 rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			   size_t errstr_size) {
 	static const char *job_labels[] = {"kind", "tenant", "outcome", NULL};
-	static const char *http_labels[] = {"target", "status", NULL};
+	static const char *http_labels[] = {"target", "status", "tenant", NULL};
+	static const char *target_label[] = {"target", NULL};
+	static const char *kind_label[] = {"kind", NULL};
+	static const char *tenant_label[] = {"tenant", NULL};
+	/* Graph answers in 50 ms .. seconds; a job's planned-to-applied
+	 * latency spans a second to many minutes under throttling. */
+	static const double http_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
+					      0.25, 0.5, 1, 2.5, 5, 10, 30};
+	static const double job_buckets[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+					     30, 60, 120, 300, 900, 3600};
 	rs_worker_t *w = rs_calloc(1, sizeof(*w));
 	const rs_conf_global_t *g = rs_conf_global(conf);
 	const char *topics[1], *rtopics[1], *props[RS_QUEUE_MAX_PROPS];
@@ -954,6 +995,25 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 					"rostersync_http_requests_total",
 					"HTTP requests by target and status",
 					http_labels, NULL, 0);
+	w->m_http_dur = rs_metrics_register(
+		w->metrics, RS_METRIC_HISTOGRAM,
+		"rostersync_http_request_duration_seconds",
+		"HTTP request latency by target", target_label, http_buckets,
+		RS_ARRAY_SIZE(http_buckets));
+	w->m_job_lat = rs_metrics_register(
+		w->metrics, RS_METRIC_HISTOGRAM,
+		"rostersync_job_latency_seconds",
+		"Time from the planner creating a job to its final outcome",
+		kind_label, job_buckets, RS_ARRAY_SIZE(job_buckets));
+	w->m_limit = rs_metrics_register(
+		w->metrics, RS_METRIC_GAUGE,
+		"rostersync_worker_tenant_concurrency_limit",
+		"Adaptive (AIMD) concurrency limit per tenant", tenant_label,
+		NULL, 0);
+	w->m_paused = rs_metrics_register(
+		w->metrics, RS_METRIC_GAUGE, "rostersync_queue_paused",
+		"1 while the worker's consumer is paused (backpressure)", NULL,
+		NULL, 0);
 	rs_metrics_set_collect(w->metrics, w_collect, w);
 	if (g->worker.metrics_listen && *g->worker.metrics_listen &&
 	    rs_metrics_serve(w->metrics, g->worker.metrics_listen, errstr,

@@ -197,6 +197,22 @@ static void run_worker(fx_t *fx, rs_worker_stats_t *st) {
 		}
 		TEST_ASSERT(strstr(m, "rostersync_http_requests_total"),
 			    "http metric");
+		/* Every job that ended (applied, noop, dead-lettered; not
+		 * the undecodable ones) has its latency observed once. */
+		if (st->applied + st->noop + st->dead_lettered - st->invalid) {
+			rs_snprintf(want, sizeof(want),
+				    "rostersync_job_latency_seconds_count"
+				    "{kind=\"group.members\"} %" PRIu64,
+				    st->applied + st->noop +
+					    st->dead_lettered - st->invalid);
+			TEST_ASSERT(strstr(m, want), "metric %s in:\n%s",
+				    want, m);
+			TEST_ASSERT(strstr(m, "rostersync_http_request_duration"
+					      "_seconds_bucket{target=\"graph\""),
+				    "http latency histogram");
+		}
+		TEST_ASSERT(strstr(m, "rostersync_queue_paused 0"),
+			    "paused gauge");
 		rs_free(m);
 	}
 	rs_worker_destroy(w);
