@@ -159,9 +159,23 @@ static rs_err_t state_cb(const rs_dlq_rec_t *rec, void *opaque) {
 	rs_dlq_state_t st, *copy;
 	char why[256];
 
-	/* A tombstone (compaction of a deleted key) carries no value. */
-	if (!rec->value || !rec->len)
+	/* A tombstone (no value): the entry is dead again.  A cleanly
+	 * interrupted replay writes one for each entry it marked but did
+	 * not send, so the next run does not count it as in doubt. */
+	if (!rec->value || !rec->len) {
+		if (!rec->key || !rec->keylen || rec->keylen >= RS_DLQ_ID_MAX)
+			return RS_OK;
+		copy = rs_calloc(1, sizeof(*copy));
+		memcpy(copy->id, rec->key, rec->keylen);
+		copy->status = RS_DLQ_ST_DEAD;
+		if (rs_cli_map_put(c->state, copy->id, copy) != RS_OK) {
+			rs_snprintf(c->errstr, sizeof(c->errstr),
+				    "%s holds more than %d entries",
+				    c->o->state_topic, STATE_MAX_KEYS);
+			return RS_ERR_TOO_LARGE;
+		}
 		return RS_OK;
+	}
 	if (rs_dlq_state_decode(rec->value, rec->len, &st, why,
 				sizeof(why)) != RS_OK) {
 		if (!c->res->bad_state++)
@@ -457,6 +471,25 @@ static rs_err_t write_states(ctx_t *c, size_t n, rs_dlq_status_t status) {
 	return err;
 }
 
+/* After a clean interrupt: items [from, n) were marked "replaying" but
+ * never produced.  A tombstone per entry makes them plainly dead again;
+ * if that write fails they stay "replaying" (in doubt), which is safe. */
+static void release_unsent(ctx_t *c, size_t from) {
+	char why[256] = "";
+	rs_err_t err = RS_OK;
+
+	for (size_t i = from; i < c->n_items && err == RS_OK; i++)
+		err = c->io->produce(c->io->ctx, c->o->state_topic,
+				     c->items[i].st.id, NULL, 0, NULL);
+	if (err == RS_OK)
+		err = c->io->flush(c->io->ctx, why, sizeof(why));
+	if (err != RS_OK)
+		fprintf(c->o->err,
+			"rostersync: %zu entries not sent stay 'replaying' "
+			"(%s); the next replay sends them\n",
+			c->n_items - from, why[0] ? why : rs_err_str(err));
+}
+
 /* --rate: waits until job number rate_sent may go (stop-aware). */
 static void pace(ctx_t *c) {
 	int64_t due;
@@ -524,8 +557,10 @@ static rs_err_t replay_batch(ctx_t *c) {
 				c->items[i].st.id, c->items[i].key,
 				c->items[i].generation, c->items[i].topic);
 		c->res->replayed += sent;
-		if (sent < c->n_items)
+		if (sent < c->n_items) {
+			release_unsent(c, sent);
 			err = RS_ERR_CANCELLED;
+		}
 	}
 	items_clear(c);
 	return err;

@@ -77,7 +77,8 @@ static mrec_t mrec(const char *key, const void *val, size_t len,
 
 	r.key = key ? rs_strdup(key) : NULL;
 	r.val = rs_malloc(len + 1);
-	memcpy(r.val, val, len);
+	if (len)
+		memcpy(r.val, val, len);
 	r.val[len] = '\0';
 	r.len = len;
 	r.hdr = hdr ? rs_strdup(hdr) : NULL;
@@ -529,10 +530,36 @@ static void test_replay_interrupted(void **state) {
 	f->m.stop_after_jobs = -1;
 	assert_int_equal(run(f, rs_cli_dlq_replay), RS_CLI_EXIT_OK);
 	assert_int_equal(f->res.replayed, 3);
-	/* Entries 4-6 of the cut batch were marked "replaying" but never
-	 * sent: resent now, and only now. */
-	assert_int_equal(f->res.resent, 2);
+	/* Entries 4-5 of the cut batch were marked "replaying" but never
+	 * sent; the interrupted run gave them back (tombstones), so they
+	 * are plainly dead now, not in doubt. */
+	assert_int_equal(f->res.resent, 0);
 	for (size_t i = 0; i < 7; i++)
+		assert_sent(f, i, 1);
+}
+
+/* The same, but the tombstones are lost too (the broker went away right
+ * after the SIGINT): the entries stay in doubt and are sent next time. */
+static void test_replay_interrupted_no_release(void **state) {
+	fx_t *f = *state;
+
+	for (int i = 0; i < 3; i++) {
+		char tail[16];
+
+		rs_snprintf(tail, sizeof(tail), "%012d", i);
+		add_job(f, "t1", tail, 1, 404, T0 + i);
+	}
+	f->m.stop_after_jobs = 1;
+	/* flushes: 1 replaying, 2 jobs, 3 replayed, 4 tombstones */
+	f->m.fail_flush_at = 4;
+	assert_int_equal(run(f, rs_cli_dlq_replay), RS_CLI_EXIT_FAIL);
+	assert_int_equal(f->res.replayed, 1);
+	f->m.stop = 0;
+	f->m.stop_after_jobs = -1;
+	assert_int_equal(run(f, rs_cli_dlq_replay), RS_CLI_EXIT_OK);
+	assert_int_equal(f->res.replayed, 2);
+	assert_int_equal(f->res.resent, 2);
+	for (size_t i = 0; i < 3; i++)
 		assert_sent(f, i, 1);
 }
 
@@ -688,6 +715,7 @@ int main(void) {
 		T(test_dry_run),
 		T(test_purge),
 		T(test_replay_interrupted),
+		T(test_replay_interrupted_no_release),
 		T(test_replay_crash_before_jobs),
 		T(test_replay_crash_after_jobs),
 		T(test_foreign_state),
