@@ -496,6 +496,101 @@ static void test_group_missing(const char *dir) {
 	rs_conf_destroy(conf);
 }
 
+/* A Talkdesk queue that suddenly answers with no agents (an outage, a
+ * migration, a wrong account): the planner must not empty the mapped
+ * group, not even with --force-removals.  The dataset is saved, the
+ * queue's member list cleared, and the result loaded back. */
+static void test_queue_empty(rs_sim_t *sim, const char *dir) {
+	char main_path[1024], report[1024], path[1100], save[1100], err[4096];
+	char qname[128], tid[64];
+	cJSON *plan, *t, *g, *ds, *tn, *q;
+	rs_conf_t *conf;
+	rs_planner_t *p;
+	rs_planner_opts_t opts;
+	rs_planner_summary_t sum;
+	FILE *fp;
+	char *txt;
+	bool found = false, emptied = false;
+
+	rs_snprintf(path, sizeof(path), "%s/report0/plan.json", dir);
+	plan = load_json(path);
+	t = cJSON_GetArrayItem(cJSON_GetObjectItem(plan, "tenants"), 0);
+	g = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "groups"), 0);
+	TEST_ASSERT(cJSON_GetObjectItem(g, "current")->valuedouble > 0,
+		    "group has members");
+	rs_snprintf(tid, sizeof(tid), "%s", jstr(t, "id"));
+	rs_snprintf(qname, sizeof(qname), "%s", jstr(g, "queue"));
+	cJSON_Delete(plan);
+
+	rs_snprintf(save, sizeof(save), "%s/dataset.json", dir);
+	TEST_ASSERT(rs_sim_save(sim, save, err, sizeof(err)) == RS_OK,
+		    "save: %s", err);
+	ds = load_json(save);
+	cJSON_ArrayForEach(tn, cJSON_GetObjectItem(ds, "tenants")) {
+		if (!jstr(tn, "id") || strcmp(jstr(tn, "id"), tid))
+			continue;
+		cJSON_ArrayForEach(q, cJSON_GetObjectItem(tn, "td_queues")) {
+			if (jstr(q, "name") && !strcmp(jstr(q, "name"), qname)) {
+				cJSON_ReplaceItemInObject(q, "users",
+							  cJSON_CreateArray());
+				emptied = true;
+			}
+		}
+	}
+	TEST_ASSERT(emptied, "queue %s found in the saved dataset", qname);
+	rs_snprintf(path, sizeof(path), "%s/dataset-empty.json", dir);
+	fp = fopen(path, "w");
+	TEST_ASSERT(fp, "write %s", path);
+	txt = cJSON_PrintUnformatted(ds);
+	fputs(txt, fp);
+	fclose(fp);
+	cJSON_free(txt);
+	cJSON_Delete(ds);
+	TEST_ASSERT(rs_sim_load(sim, path, err, sizeof(err)) == RS_OK,
+		    "load: %s", err);
+
+	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
+	rs_snprintf(report, sizeof(report), "%s/report-empty", dir);
+	conf = rs_conf_load(main_path, NULL, 0, err, sizeof(err));
+	TEST_ASSERT(conf, "config: %s", err);
+	memset(&opts, 0, sizeof(opts));
+	opts.dry_run = true;
+	opts.force_removals = true;
+	opts.report_dir = report;
+	p = rs_planner_new(conf, &opts, err, sizeof(err));
+	TEST_ASSERT(p, "planner: %s", err);
+	TEST_ASSERT(rs_planner_cycle(p, &sum) == RS_OK, "cycle ok");
+	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	plan = load_json(path);
+	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants"))
+		cJSON_ArrayForEach(g, cJSON_GetObjectItem(t, "groups"))
+		if (!strcmp(jstr(t, "id"), tid) &&
+		    !strcmp(jstr(g, "queue"), qname)) {
+			TEST_ASSERT(jstr(g, "note") &&
+					    !strcmp(jstr(g, "note"),
+						    "queue_empty"),
+				    "noted queue_empty");
+			TEST_ASSERT(cJSON_GetArraySize(
+					    cJSON_GetObjectItem(g, "removes")) ==
+						    0 &&
+					    cJSON_GetArraySize(cJSON_GetObjectItem(
+						    g, "held_back")) == 0,
+				    "an empty source removes nobody, even "
+				    "forced");
+			TEST_ASSERT(cJSON_GetObjectItem(g, "current")
+						    ->valuedouble > 0,
+				    "the group had members to lose");
+			found = true;
+		}
+	TEST_ASSERT(found, "the emptied queue is in the plan");
+	cJSON_Delete(plan);
+	rs_planner_destroy(p);
+	rs_conf_destroy(conf);
+	/* Back to the generated data for the tests after this one. */
+	TEST_ASSERT(rs_sim_load(sim, save, err, sizeof(err)) == RS_OK,
+		    "reload: %s", err);
+}
+
 int main(void) {
 	rs_sim_conf_t sc;
 	rs_sim_gen_t gen;
@@ -545,6 +640,9 @@ int main(void) {
 
 	SUB_TEST("a queue missing from the source removes nobody");
 	test_queue_missing(dir);
+
+	SUB_TEST("a queue that answers empty: the group keeps its members");
+	test_queue_empty(sim, dir);
 
 	SUB_TEST("a mapping to a group Entra does not have");
 	test_group_missing(dir);
