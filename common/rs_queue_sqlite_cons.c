@@ -427,7 +427,7 @@ static void sq_assign(rs_queue_t *q) {
  * every topic, so one busy shard does not starve the others), fetching
  * when a shard's list is empty and more rows may exist.  A shard whose
  * tracker window is full is skipped: its head waits. */
-static rs_qmsg_t *next_msg(rs_queue_t *q) {
+static rs_qmsg_t *next_msg(rs_queue_t *q, bool *window_full) {
 	sq_t *sq = SQ(q);
 	size_t total = 0, k, i;
 
@@ -461,8 +461,10 @@ static rs_qmsg_t *next_msg(rs_queue_t *q) {
 		err = part ? rs_queue_msg_accept(q, part, msg)
 			   : RS_ERR_NOT_FOUND;
 		pthread_mutex_unlock(&q->lock);
-		if (err == RS_ERR_TOO_LARGE)
+		if (err == RS_ERR_TOO_LARGE) {
+			*window_full = true;
 			continue;
+		}
 		sh->head = msg->next;
 		if (!sh->head)
 			sh->tail = NULL;
@@ -502,7 +504,7 @@ rs_err_t rs_qsql_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 	if (!sq->assigned)
 		sq_assign(q);
 	for (;;) {
-		bool limit, stopped;
+		bool limit, stopped, window_full = false;
 		int64_t left;
 
 		periodic(q);
@@ -513,7 +515,7 @@ rs_err_t rs_qsql_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 		stopped = q->app_paused || q->closing;
 		pthread_mutex_unlock(&q->lock);
 		if (!limit && !stopped) {
-			rs_qmsg_t *msg = next_msg(q);
+			rs_qmsg_t *msg = next_msg(q, &window_full);
 			if (msg) {
 				*msgp = msg;
 				return RS_OK;
@@ -521,7 +523,9 @@ rs_err_t rs_qsql_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp) {
 		}
 		left = deadline - rs_now_ms();
 		if (left <= 0)
-			return limit ? RS_ERR_TOO_LARGE : RS_OK;
+			/* As Kafka: the cap, or a shard whose tracker window
+			 * is full, says "finish some messages first". */
+			return limit || window_full ? RS_ERR_TOO_LARGE : RS_OK;
 		if (limit || stopped) {
 			/* Woken by msg_done/release (q->cond). */
 			struct timespec ts;

@@ -14,6 +14,7 @@
  * 5. A small round trip: create_topics sets the shard count, positions
  *    survive a reopen, the second consumer of a group is refused while the
  *    first holds it, and close gives the group back at once.
+ * 6. A full tracker window stops a shard with RS_ERR_TOO_LARGE.
  */
 #include "rs/rs_base.h"
 
@@ -366,6 +367,56 @@ static void test_roundtrip(void **state) {
 	tmpdb_cleanup(&t);
 }
 
+/* A shard whose tracker window is full (one message stuck while the
+ * next ones finished) hands out nothing more: poll says RS_ERR_TOO_LARGE,
+ * as the Kafka back-end does, until the stuck one is finished. */
+static void test_window_full(void **state) {
+	static const char *topics[] = {"w"};
+	rs_queue_conf_t conf;
+	rs_queue_t *prod, *cons;
+	rs_qmsg_t *stuck = NULL, *msg = NULL;
+	char errstr[256];
+	int i;
+	tmpdb_t t;
+
+	(void)state;
+	tmpdb_init(&t);
+	rs_queue_conf_init(&conf);
+	conf.backend = "sqlite";
+	conf.sqlite_path = t.path;
+	prod = rs_queue_new(&conf, errstr, sizeof(errstr));
+	assert_non_null(prod);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(rs_queue_produce(prod, "w", "same", 4, "v", 1,
+						  NULL, 0, NULL),
+				 RS_OK);
+	assert_int_equal(rs_queue_flush(prod, 5000), RS_OK);
+	conf.roles = RS_QUEUE_ROLE_CONSUMER;
+	conf.group_id = "g";
+	conf.topics = topics;
+	conf.topic_cnt = 1;
+	conf.max_window = 4;
+	cons = rs_queue_new(&conf, errstr, sizeof(errstr));
+	assert_non_null(cons);
+	assert_int_equal(rs_queue_poll(cons, 500, &stuck), RS_OK);
+	assert_non_null(stuck);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(rs_queue_poll(cons, 500, &msg), RS_OK);
+		assert_non_null(msg);
+		rs_queue_msg_done(cons, msg);
+	}
+	/* Window: stuck + 3 finished = 4 = max_window. */
+	assert_int_equal(rs_queue_poll(cons, 100, &msg), RS_ERR_TOO_LARGE);
+	assert_null(msg);
+	rs_queue_msg_done(cons, stuck);
+	assert_int_equal(rs_queue_poll(cons, 500, &msg), RS_OK);
+	assert_non_null(msg);
+	rs_queue_msg_done(cons, msg);
+	rs_queue_destroy(cons);
+	rs_queue_destroy(prod);
+	tmpdb_cleanup(&t);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdrs_roundtrip),
@@ -374,6 +425,7 @@ int main(void) {
 		cmocka_unit_test(test_conf_errors),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_window_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
