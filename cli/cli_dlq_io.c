@@ -11,6 +11,8 @@
 #include "rs_cli.h"
 #include "rs_cli_dlq.h"
 
+#include <unistd.h>
+
 /* How long one flush may wait for the broker before the step fails. */
 #define FLUSH_TIMEOUT_MS 60000
 /* How long produce keeps retrying while the local queue is full. */
@@ -127,6 +129,15 @@ rs_err_t rs_cli_dlq_io_open(const rs_conf_t *conf, rs_cli_dlq_io_t *io,
 				    "queue.backend = sqlite needs "
 				    "queue.sqlite.path");
 			return RS_ERR_CONFIG;
+		}
+		/* Opening creates a missing database: a mistyped path would
+		 * then show an empty DLQ instead of an error. */
+		if (access(g->queue.sqlite.path, F_OK) != 0) {
+			rs_snprintf(errstr, errstr_size,
+				    "queue.sqlite.path %s does not exist (not "
+				    "the workers' queue database?)",
+				    g->queue.sqlite.path);
+			return RS_ERR_NOT_FOUND;
 		}
 		qc.backend = "sqlite";
 		qc.sqlite_path = g->queue.sqlite.path;
