@@ -93,6 +93,7 @@ struct rs_worker_s {
 	w_thread_t *threads;
 	int thread_cnt;
 	atomic_bool stop;      /**< rs_worker_stop(): from a signal handler */
+	atomic_bool ready;     /**< /readyz: consuming, not draining */
 	bool draining;         /**< pool: no new jobs, exit when idle */
 	size_t seeded;         /**< applied records read at start */
 	size_t seed_bad;       /**< unreadable applied records */
@@ -901,6 +902,14 @@ static void w_collect(rs_metrics_t *m, void *opaque) {
 	}
 }
 
+/* /readyz: 200 only while the poll loop runs (queues up, not draining,
+ * no fatal error), so an orchestrator sends no traffic to, and a probe
+ * flags, a worker that is starting, stopping or broken. */
+static bool w_ready(void *opaque) {
+	rs_worker_t *w = opaque;
+	return atomic_load(&w->ready);
+}
+
 /* ------------------------------------------------------------------ */
 /* Life cycle                                                         */
 
@@ -1015,6 +1024,7 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 		"1 while the worker's consumer is paused (backpressure)", NULL,
 		NULL, 0);
 	rs_metrics_set_collect(w->metrics, w_collect, w);
+	rs_metrics_set_ready(w->metrics, w_ready, w);
 	if (g->worker.metrics_listen && *g->worker.metrics_listen &&
 	    rs_metrics_serve(w->metrics, g->worker.metrics_listen, errstr,
 			     errstr_size) != RS_OK)
@@ -1134,6 +1144,7 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 	char errstr[256];
 	bool rq_busy = false;
 
+	atomic_store(&w->ready, true);
 	run_started = rs_now_ms();
 	w->last_activity = run_started;
 	w->draining = false;
@@ -1200,6 +1211,7 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 			usleep(10000);
 	}
 
+	atomic_store(&w->ready, false);
 	/* Shutdown (guarantee 7): nothing new starts, waiting jobs are
 	 * given back at once (they were not started), running ones get
 	 * worker.shutdown_timeout to finish. */
