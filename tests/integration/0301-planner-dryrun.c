@@ -351,14 +351,37 @@ static void two_cycles(rs_sim_t *sim, const char *dir, const char *ttl,
 	rs_conf_destroy(conf);
 }
 
+/* One forced dry-run cycle with overrides @p ovs; the plan lands in
+ * dir/<name>/plan.json.  @returns the cycle's result. */
+static rs_err_t dry_run(const char *dir, const char **ovs, size_t n,
+			const char *name, rs_planner_summary_t *sum) {
+	char main_path[1024], report[1024], err[4096];
+	rs_planner_opts_t opts;
+	rs_planner_t *p;
+	rs_conf_t *conf;
+	rs_err_t ret;
+
+	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
+	rs_snprintf(report, sizeof(report), "%s/%s", dir, name);
+	conf = rs_conf_load(main_path, ovs, n, err, sizeof(err));
+	TEST_ASSERT(conf, "config: %s", err);
+	memset(&opts, 0, sizeof(opts));
+	opts.dry_run = true;
+	opts.force_removals = true;
+	opts.report_dir = report;
+	p = rs_planner_new(conf, &opts, err, sizeof(err));
+	TEST_ASSERT(p, "planner: %s", err);
+	ret = rs_planner_cycle(p, sum);
+	rs_planner_destroy(p);
+	rs_conf_destroy(conf);
+	return ret;
+}
+
 /* Maps a queue the source does not have onto a group with members. */
 static void test_queue_missing(const char *dir) {
-	char main_path[1024], report[1024], path[1100], err[4096], ov[256];
+	char path[1100], ov[256];
 	const char *ovs[1] = {ov};
 	cJSON *plan, *t, *g;
-	rs_conf_t *conf;
-	rs_planner_t *p;
-	rs_planner_opts_t opts;
 	rs_planner_summary_t sum;
 	bool found = false;
 
@@ -372,19 +395,10 @@ static void test_queue_missing(const char *dir) {
 		    jstr(t, "id"), jstr(g, "group_id"));
 	cJSON_Delete(plan);
 
-	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
-	rs_snprintf(report, sizeof(report), "%s/report-missing", dir);
-	conf = rs_conf_load(main_path, ovs, 1, err, sizeof(err));
-	TEST_ASSERT(conf, "config: %s", err);
-	memset(&opts, 0, sizeof(opts));
-	opts.dry_run = true;
-	opts.force_removals = true;
-	opts.report_dir = report;
-	p = rs_planner_new(conf, &opts, err, sizeof(err));
-	TEST_ASSERT(p, "planner: %s", err);
-	TEST_ASSERT(rs_planner_cycle(p, &sum) == RS_OK, "cycle ok");
+	TEST_ASSERT(dry_run(dir, ovs, 1, "report-missing", &sum) == RS_OK,
+		    "cycle ok");
 	TEST_ASSERT(sum.errors == 0, "no errors");
-	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	rs_snprintf(path, sizeof(path), "%s/report-missing/plan.json", dir);
 	plan = load_json(path);
 	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants"))
 		cJSON_ArrayForEach(g, cJSON_GetObjectItem(t, "groups"))
@@ -407,8 +421,6 @@ static void test_queue_missing(const char *dir) {
 		}
 	TEST_ASSERT(found, "the missing queue is in the plan");
 	cJSON_Delete(plan);
-	rs_planner_destroy(p);
-	rs_conf_destroy(conf);
 }
 
 /* Maps a queue onto a group id Entra does not have (a typo, or a group
@@ -416,13 +428,10 @@ static void test_queue_missing(const char *dir) {
  * job; the tenant's other group and the other tenants are still planned. */
 static void test_group_missing(const char *dir) {
 	static const char *ghost = "00000000-0000-4000-8000-0000000000ff";
-	char main_path[1024], report[1024], path[1100], err[4096], ov[512];
+	char path[1100], ov[512];
 	char q0[128], g0[64], q1[128], tid[64];
 	const char *ovs[1] = {ov};
 	cJSON *plan, *t, *g, *g1;
-	rs_conf_t *conf;
-	rs_planner_t *p;
-	rs_planner_opts_t opts;
 	rs_planner_summary_t sum;
 	int adds0 = -1, seen = 0, tenants_ok = 0;
 
@@ -441,21 +450,12 @@ static void test_group_missing(const char *dir) {
 	rs_snprintf(ov, sizeof(ov), "tenant.%s.mapping=%s=%s,%s=%s", tid, q0,
 		    g0, q1, ghost);
 
-	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
-	rs_snprintf(report, sizeof(report), "%s/report-ghost", dir);
-	conf = rs_conf_load(main_path, ovs, 1, err, sizeof(err));
-	TEST_ASSERT(conf, "config: %s", err);
-	memset(&opts, 0, sizeof(opts));
-	opts.dry_run = true;
-	opts.force_removals = true;
-	opts.report_dir = report;
-	p = rs_planner_new(conf, &opts, err, sizeof(err));
-	TEST_ASSERT(p, "planner: %s", err);
 	/* The cycle reports the failure (exit 1 from the CLI) ... */
-	TEST_ASSERT(rs_planner_cycle(p, &sum) != RS_OK, "cycle reports it");
+	TEST_ASSERT(dry_run(dir, ovs, 1, "report-ghost", &sum) != RS_OK,
+		    "cycle reports it");
 	TEST_ASSERT(sum.errors == 1, "one error, got %zu", sum.errors);
 	/* ... and still writes the plan for everything else. */
-	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	rs_snprintf(path, sizeof(path), "%s/report-ghost/plan.json", dir);
 	plan = load_json(path);
 	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants")) {
 		if (strcmp(jstr(t, "id"), tid)) {
@@ -492,8 +492,6 @@ static void test_group_missing(const char *dir) {
 	}
 	TEST_ASSERT(seen == 2 && tenants_ok > 0, "both groups in the plan");
 	cJSON_Delete(plan);
-	rs_planner_destroy(p);
-	rs_conf_destroy(conf);
 }
 
 /* A Talkdesk queue that suddenly answers with no agents (an outage, a
@@ -501,12 +499,9 @@ static void test_group_missing(const char *dir) {
  * group, not even with --force-removals.  The dataset is saved, the
  * queue's member list cleared, and the result loaded back. */
 static void test_queue_empty(rs_sim_t *sim, const char *dir) {
-	char main_path[1024], report[1024], path[1100], save[1100], err[4096];
+	char path[1100], save[1100], err[4096];
 	char qname[128], tid[64];
 	cJSON *plan, *t, *g, *ds, *tn, *q;
-	rs_conf_t *conf;
-	rs_planner_t *p;
-	rs_planner_opts_t opts;
 	rs_planner_summary_t sum;
 	FILE *fp;
 	char *txt;
@@ -549,18 +544,9 @@ static void test_queue_empty(rs_sim_t *sim, const char *dir) {
 	TEST_ASSERT(rs_sim_load(sim, path, err, sizeof(err)) == RS_OK,
 		    "load: %s", err);
 
-	rs_snprintf(main_path, sizeof(main_path), "%s/rostersync.conf", dir);
-	rs_snprintf(report, sizeof(report), "%s/report-empty", dir);
-	conf = rs_conf_load(main_path, NULL, 0, err, sizeof(err));
-	TEST_ASSERT(conf, "config: %s", err);
-	memset(&opts, 0, sizeof(opts));
-	opts.dry_run = true;
-	opts.force_removals = true;
-	opts.report_dir = report;
-	p = rs_planner_new(conf, &opts, err, sizeof(err));
-	TEST_ASSERT(p, "planner: %s", err);
-	TEST_ASSERT(rs_planner_cycle(p, &sum) == RS_OK, "cycle ok");
-	rs_snprintf(path, sizeof(path), "%s/plan.json", report);
+	TEST_ASSERT(dry_run(dir, NULL, 0, "report-empty", &sum) == RS_OK,
+		    "cycle ok");
+	rs_snprintf(path, sizeof(path), "%s/report-empty/plan.json", dir);
 	plan = load_json(path);
 	cJSON_ArrayForEach(t, cJSON_GetObjectItem(plan, "tenants"))
 		cJSON_ArrayForEach(g, cJSON_GetObjectItem(t, "groups"))
@@ -584,8 +570,6 @@ static void test_queue_empty(rs_sim_t *sim, const char *dir) {
 		}
 	TEST_ASSERT(found, "the emptied queue is in the plan");
 	cJSON_Delete(plan);
-	rs_planner_destroy(p);
-	rs_conf_destroy(conf);
 	/* Back to the generated data for the tests after this one. */
 	TEST_ASSERT(rs_sim_load(sim, save, err, sizeof(err)) == RS_OK,
 		    "reload: %s", err);
