@@ -17,12 +17,7 @@
  *      (the dead holder's lease is taken over): converged, every planned
  *      write applied, DLQ empty, and the queue file passes
  *      PRAGMA integrity_check.
- *
- * Registration: `rs_add_it(0330-e2e-sqlite LABEL integration TIMEOUT 240
- * LIBS rs_simlib)` in scenarios.cmake, once worker/rs_worker.c builds its
- * queue configuration with rs_qconf_fill() instead of refusing
- * queue.backend = sqlite (a 3-hunk change; it passed with that change in
- * a copy of the tree: 4 passed, about 20 s).
+
  */
 #include "rs/rs_base.h"
 #include "rs/rs_queue.h"

@@ -30,3 +30,4 @@ rs_add_it(0010-queue-conformance-kafka LABEL kafka TIMEOUT 300 SOURCE 0010-queue
 rs_add_it(0011-queue-conformance-sqlite LABEL integration TIMEOUT 120 SOURCE 0010-queue-conformance ARGS sqlite)
 rs_add_it(0402-aimd-budget LABEL e2e TIMEOUT 150 LIBS rs_simlib rs_workerlib)
 rs_add_it(0403-scale-1-3-1 LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
+rs_add_it(0330-e2e-sqlite LABEL integration TIMEOUT 240 LIBS rs_simlib)
