@@ -17,7 +17,6 @@
  *      (the dead holder's lease is taken over): converged, every planned
  *      write applied, DLQ empty, and the queue file passes
  *      PRAGMA integrity_check.
-
  */
 #include "rs/rs_base.h"
 #include "rs/rs_queue.h"
