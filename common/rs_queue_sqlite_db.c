@@ -300,6 +300,43 @@ uint32_t rs_qsql_key_hash(const void *key, size_t len) {
 /* ---------------------------------------------------------------------- */
 /* Retention                                                              */
 
+/* Deletes the rows of one shard below @p pos, at most SQ_DELETE_CHUNK per
+ * statement (each its own transaction): a large backlog then never holds
+ * the write lock for long, and producers wait at most one chunk.  Rows of
+ * all shards are interleaved in the file, so a delete costs about the
+ * same per row whatever the chunk.  Returns the rows deleted. */
+static int64_t delete_below(sqlite3 *db, sqlite3_stmt *del,
+			    sqlite3_stmt *chunk, int64_t tid, int shard,
+			    int64_t pos) {
+	int64_t deleted = 0;
+
+	for (;;) {
+		int64_t upto = pos;
+		bool more = false;
+
+		sqlite3_bind_int64(chunk, 1, tid);
+		sqlite3_bind_int(chunk, 2, shard);
+		sqlite3_bind_int64(chunk, 3, pos);
+		if (sqlite3_step(chunk) == SQLITE_ROW) {
+			upto = sqlite3_column_int64(chunk, 0);
+			more = true;
+		}
+		sqlite3_reset(chunk);
+		sqlite3_bind_int64(del, 1, tid);
+		sqlite3_bind_int(del, 2, shard);
+		sqlite3_bind_int64(del, 3, upto);
+		if (sqlite3_step(del) != SQLITE_DONE) {
+			sqlite3_reset(del);
+			break;
+		}
+		deleted += sqlite3_changes(db);
+		sqlite3_reset(del);
+		if (!more)
+			break;
+	}
+	return deleted;
+}
+
 /* Deletes what no one can read any more, in short transactions so the
  * write lock is never held long: rows below every group's position
  * (topics no group has positions for are kept whole, like a DLQ read
@@ -311,6 +348,7 @@ void rs_qsql_maintain(rs_queue_t *q, sqlite3 *db) {
 	sq_t *sq = SQ(q);
 	int64_t now = rs_wall_ms();
 	sqlite3_stmt *st = NULL, *tl = NULL, *del = NULL, *mins = NULL;
+	sqlite3_stmt *chunk = NULL;
 	int64_t deleted = 0;
 	int rc;
 
@@ -348,7 +386,10 @@ void rs_qsql_maintain(rs_queue_t *q, sqlite3 *db) {
 			   "WHERE tid=?1 AND shard=?2");
 	del = rs_qsql_prep(db, "DELETE FROM rs_msgs WHERE tid=?1 AND shard=?2 "
 			  "AND off < ?3");
-	if (!tl || !mins || !del)
+	chunk = rs_qsql_prep(db, "SELECT off + 1 FROM rs_msgs WHERE tid=?1 "
+			    "AND shard=?2 AND off < ?3 ORDER BY off "
+			    "LIMIT 1 OFFSET 4999"); /* SQ_DELETE_CHUNK - 1 */
+	if (!tl || !mins || !del || !chunk)
 		goto out;
 	/* Topics are read first: deletes run in their own transactions. */
 	while (sqlite3_step(tl) == SQLITE_ROW) {
@@ -380,12 +421,7 @@ void rs_qsql_maintain(rs_queue_t *q, sqlite3 *db) {
 			}
 			minpos = sqlite3_column_int64(mins, 0);
 			sqlite3_reset(mins);
-			sqlite3_bind_int64(del, 1, tid);
-			sqlite3_bind_int(del, 2, s);
-			sqlite3_bind_int64(del, 3, minpos);
-			if (sqlite3_step(del) == SQLITE_DONE)
-				deleted += sqlite3_changes(db);
-			sqlite3_reset(del);
+			deleted += delete_below(db, del, chunk, tid, s, minpos);
 		}
 	}
 	/* Freed pages go back to the file system a bounded slice at a
@@ -398,7 +434,7 @@ out:
 	sqlite3_finalize(tl);
 	sqlite3_finalize(mins);
 	sqlite3_finalize(del);
-	(void)q;
+	sqlite3_finalize(chunk);
 }
 
 rs_qmsg_t *rs_qsql_row_msg(sqlite3_stmt *st, const char *topic, int shard) {

@@ -24,6 +24,7 @@
 #define SQ_MSG_MAX (4 << 20)    /* key + value + headers of one message */
 #define SQ_TOPIC_MAX 249        /* as Kafka */
 #define SQ_HDRNAME_MAX 1024
+#define SQ_DELETE_CHUNK 5000   /* rows per retention delete */
 #define SQ_POSITIONS_TTL_MS (7LL * 24 * 3600 * 1000) /* offsets.retention */
 
 /* A message waiting for the writer: one allocation with its data. */
