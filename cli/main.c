@@ -16,6 +16,10 @@
 static const rs_cli_cmd_t commands[] = {
 	{"dlq", rs_cli_cmd_dlq,
 	 "list, show, replay or purge dead-lettered jobs"},
+	{"run", rs_cli_cmd_run,
+	 "planner and worker pool in one process (sqlite or kafka)"},
+	{"demo", rs_cli_cmd_demo,
+	 "full sync of a simulated MSP, churn, resync, HTML report"},
 };
 
 const rs_cli_cmd_t *rs_cli_commands(size_t *cnt) {

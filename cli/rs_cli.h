@@ -42,6 +42,10 @@ const rs_cli_cmd_t *rs_cli_commands(size_t *cnt);
 
 /** `rostersync dlq ...` (cli/cmd_dlq.c). */
 int rs_cli_cmd_dlq(int argc, char **argv);
+/** `rostersync run ...` (cli/cmd_run.c). */
+int rs_cli_cmd_run(int argc, char **argv);
+/** `rostersync demo ...` (cli/cmd_demo.c). */
+int rs_cli_cmd_demo(int argc, char **argv);
 
 /**
  * The options every subcommand takes: -c FILE and -X key=value.  Plain
