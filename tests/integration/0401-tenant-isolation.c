@@ -30,6 +30,16 @@
  * sleeps up to 1 s on a pool thread per 5xx attempt, and AIMD only
  * shrinks a tenant's concurrency on 429, so a failing tenant occupies
  * threads.  It is opt-in until that is fixed; then it should run always.
+ * With RS_IT_0401_X=worker.retry_base_ms=50ms the same phase C passes
+ * (ratio 0.85), which pins the cause on the in-place sleep.
+ *
+ * RS_IT_0401_X=worker.max_in_flight=40 shows the other half of G3 ("no
+ * slot another tenant could use") failing today: the sick tenant's 16
+ * parked key heads and the 44 jobs queued behind them are all held in
+ * memory and count against max_in_flight, so the poll stops and the
+ * healthy tenants stall until the Retry-After ends (measured: 235 of 360
+ * healthy jobs applied within 30 s).  The default cap (1000) hides it
+ * here, not in a real backlog.
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
@@ -240,6 +250,9 @@ int main(void) {
 	pit_ov(&fx.p, "worker.threads=8");
 	pit_ov(&fx.p, "worker.max_in_flight=1000");
 	pit_ov(&fx.p, "worker.shutdown_timeout=5s");
+	/* One extra setting for experiments (e.g. worker.retry_base_ms). */
+	if (getenv("RS_IT_0401_X"))
+		pit_ov(&fx.p, "%s", getenv("RS_IT_0401_X"));
 	pit_reload(&fx.p);
 	plan_users(&fx);
 	pit_fault(&fx.p, "{\"path\":\"/graph*\",\"latency\":{\"min_ms\":%d,"

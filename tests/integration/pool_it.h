@@ -258,13 +258,26 @@ static RS_UNUSED rs_err_t pit_applied_cb(const rs_qmsg_t *msg, void *opaque) {
 	return RS_OK;
 }
 
+/* A topic created a moment ago may not be in every metadata answer yet,
+ * or its leader not known (fresh broker: "Not leader for partition"): a
+ * failed scan is retried for 10 s. */
 static RS_UNUSED cJSON *pit_applied(pit_t *p) {
 	const rs_conf_global_t *g = rs_conf_global(p->conf);
-	cJSON *recs = cJSON_CreateArray();
-	TEST_ASSERT(rs_queue_scan(p->prod, g->queue.kafka.topics.applied,
-				  (int)rs_test_timeout_ms(60000),
-				  pit_applied_cb, recs) == RS_OK,
-		    "scan the applied topic");
+	int64_t end = rs_now_ms() + rs_test_timeout_ms(10000);
+	cJSON *recs;
+	rs_err_t err;
+	for (;;) {
+		recs = cJSON_CreateArray();
+		err = rs_queue_scan(p->prod, g->queue.kafka.topics.applied,
+				    (int)rs_test_timeout_ms(60000),
+				    pit_applied_cb, recs);
+		if (err == RS_OK || rs_now_ms() > end)
+			break;
+		cJSON_Delete(recs);
+		rs_sleep_ms(500);
+	}
+	TEST_ASSERT(err == RS_OK, "scan the applied topic: %s",
+		    rs_err_str(err));
 	return recs;
 }
 
