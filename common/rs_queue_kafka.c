@@ -1078,6 +1078,9 @@ static rs_err_t scan_conf_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 	    !conf_set(kc, "client.id",
 		      conf->client_id ? conf->client_id : "rostersync", errstr,
 		      errstr_size) ||
+	    /* Bounded prefetch, as the group consumer (props may raise it). */
+	    !conf_set(kc, "queued.max.messages.kbytes", "16384", errstr,
+		      errstr_size) ||
 	    !conf_apply_props(kc, conf, "consumer.", errstr, errstr_size) ||
 	    !conf_set(kc, "group.id", gid, errstr, errstr_size) ||
 	    !conf_set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||

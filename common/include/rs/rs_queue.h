@@ -3,8 +3,9 @@
  * out-of-order parallel processing, store offsets only for finished work.
  *
  * One interface, several back-ends behind a const vtable (common/rs_queue.c
- * dispatches; common/rs_queue_kafka.c is the librdkafka back-end, a SQLite
- * back-end can follow with the same semantics).  The contract, the offset
+ * dispatches; common/rs_queue_kafka.c is the librdkafka back-end,
+ * common/rs_queue_sqlite*.c the embedded SQLite one, with the same
+ * semantics and the same conformance suite).  The contract, the offset
  * model, rebalance and pause are described in docs/internals/queue.md.
  *
  * Model (Confluent Parallel Consumer idea):
