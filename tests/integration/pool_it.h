@@ -221,12 +221,12 @@ static RS_UNUSED char *pit_job(const char *tenant, const char *gid,
 	return txt;
 }
 
-/* Produces one job to the jobs topic (key = tenant/gid); no flush, the
- * producer batches.  A full local queue is waited out. */
-static RS_UNUSED void pit_produce(pit_t *p, const char *tenant,
-				  const char *gid, const char *txt,
-				  size_t len) {
-	const rs_conf_global_t *g = rs_conf_global(p->conf);
+/* Produces one job to the jobs topic of @p conf (key = tenant/gid); no
+ * flush, the producer batches.  A full local queue is waited out. */
+static RS_UNUSED void pit_produce_conf(pit_t *p, const rs_conf_t *conf,
+				       const char *tenant, const char *gid,
+				       const char *txt, size_t len) {
+	const rs_conf_global_t *g = rs_conf_global(conf);
 	char key[256];
 	rs_err_t err;
 	rs_snprintf(key, sizeof(key), "%s/%s", tenant, gid);
@@ -237,6 +237,40 @@ static RS_UNUSED void pit_produce(pit_t *p, const char *tenant,
 		usleep(1000);
 	TEST_ASSERT(err == RS_OK, "produce: %s", rs_err_str(err));
 	p->produced++;
+}
+
+static RS_UNUSED void pit_produce(pit_t *p, const char *tenant,
+				  const char *gid, const char *txt,
+				  size_t len) {
+	pit_produce_conf(p, p->conf, tenant, gid, txt, len);
+}
+
+/*
+ * A second configuration on the same simulator: the same overrides plus
+ * its own topic prefix and consumer group ("<prefix>-<suffix>"), topics
+ * created.  Lets a test run two independent workers side by side (e.g. a
+ * control and a treatment at the same time on the same machine).
+ */
+static RS_UNUSED rs_conf_t *pit_conf_variant(pit_t *p, const char *suffix) {
+	const char *ov[PIT_MAX_OV + 2];
+	char pre[256], grp[256], err[512];
+	rs_conf_t *c;
+	int i;
+	for (i = 0; i < p->ovn; i++)
+		ov[i] = p->ov[i];
+	/* Later overrides win over the common ones. */
+	rs_snprintf(pre, sizeof(pre), "queue.kafka.topic_prefix=%s-%s.",
+		    p->prefix, suffix);
+	rs_snprintf(grp, sizeof(grp), "worker.group_id=%s-%s-w", p->prefix,
+		    suffix);
+	ov[i++] = pre;
+	ov[i++] = grp;
+	c = rs_conf_load(p->path, ov, (size_t)i, err, sizeof(err));
+	TEST_ASSERT(c, "conf %s: %s", suffix, err);
+	TEST_ASSERT(rs_topics_ensure(p->prod, rs_conf_global(c), 30000, err,
+				     sizeof(err)) == RS_OK,
+		    "topics %s: %s", suffix, err);
+	return c;
 }
 
 static RS_UNUSED void pit_flush(pit_t *p) {
@@ -261,8 +295,8 @@ static RS_UNUSED rs_err_t pit_applied_cb(const rs_qmsg_t *msg, void *opaque) {
 /* A topic created a moment ago may not be in every metadata answer yet,
  * or its leader not known (fresh broker: "Not leader for partition"): a
  * failed scan is retried for 10 s. */
-static RS_UNUSED cJSON *pit_applied(pit_t *p) {
-	const rs_conf_global_t *g = rs_conf_global(p->conf);
+static RS_UNUSED cJSON *pit_applied_conf(pit_t *p, const rs_conf_t *conf) {
+	const rs_conf_global_t *g = rs_conf_global(conf);
 	int64_t end = rs_now_ms() + rs_test_timeout_ms(10000);
 	cJSON *recs;
 	rs_err_t err;
@@ -281,6 +315,10 @@ static RS_UNUSED cJSON *pit_applied(pit_t *p) {
 	return recs;
 }
 
+static RS_UNUSED cJSON *pit_applied(pit_t *p) {
+	return pit_applied_conf(p, p->conf);
+}
+
 /* Messages on the DLQ topic (0 when it is empty or was never created). */
 static RS_UNUSED rs_err_t pit_count_cb(const rs_qmsg_t *msg, void *opaque) {
 	(void)msg;
@@ -288,8 +326,8 @@ static RS_UNUSED rs_err_t pit_count_cb(const rs_qmsg_t *msg, void *opaque) {
 	return RS_OK;
 }
 
-static RS_UNUSED size_t pit_dlq_count(pit_t *p) {
-	const rs_conf_global_t *g = rs_conf_global(p->conf);
+static RS_UNUSED size_t pit_dlq_count_conf(pit_t *p, const rs_conf_t *conf) {
+	const rs_conf_global_t *g = rs_conf_global(conf);
 	size_t n = 0;
 	rs_err_t err = rs_queue_scan(p->prod, g->queue.kafka.topics.dlq,
 				     (int)rs_test_timeout_ms(60000),
@@ -297,6 +335,10 @@ static RS_UNUSED size_t pit_dlq_count(pit_t *p) {
 	TEST_ASSERT(err == RS_OK || err == RS_ERR_NOT_FOUND, "scan DLQ: %s",
 		    rs_err_str(err));
 	return n;
+}
+
+static RS_UNUSED size_t pit_dlq_count(pit_t *p) {
+	return pit_dlq_count_conf(p, p->conf);
 }
 
 /* A stats counter of the simulator. */
