@@ -10,20 +10,21 @@
 #   - each pod's files: the ConfigMaps and projected Secrets are laid out
 #     as the pod would see them, and rostersync's own loader accepts the
 #     result (rostersync-confdoc --check);
-#   - consistency (check_deploy.py k8s): probe and container ports =
+#   - consistency (check_deploy k8s): probe and container ports =
 #     metrics_listen, /healthz liveness and /readyz readiness, KEDA trigger
 #     = worker.group_id + jobs topic + brokers, its metadata keys, types
 #     and enums known to KEDA's kafka scaler (the CRD accepts any string
 #     map), max replicas <= partitions,
 #     non-root, read-only root fs, resources, one ConfigMap key and one
-#     Secret per customer, every file: reference mounted, no inline secret.
+#     Secret per customer, every file: reference mounted, no inline secret;
+#     manifests with a foreign consumerGroup or an inline client_secret
+#     are rejected (those checks really bite).
 source "$(dirname "$0")/lib.sh"
 
 KC=$DTOOLS/bin/kubeconform
-need "$KC" /usr/bin/python3
+need "$KC" "$RS_YQ" "$CHECK_DEPLOY"
 [ -d "$DTOOLS/schemas/k8s/v1.34.0-local-strict" ] && [ -s "$DTOOLS/schemas/crd/keda-kafka-trigger.tags" ] ||
 	{ fail "schemas missing in $DTOOLS/schemas (run scripts/install-deps)"; finish; }
-CHECK=(/usr/bin/python3 "$SRC/tests/deploy/check_deploy.py")
 K=$SRC/deploy/k8s
 kc() {
 	"$KC" -strict -summary -output text -kubernetes-version 1.34.0 \
@@ -45,23 +46,40 @@ check "kubeconform -strict: every manifest valid (k8s 1.34 + KEDA CRD)" kc_all
 mkdir -p "$T_TMP/bad"
 sed 's/^\(          imagePullPolicy: IfNotPresent\)$/\1\n          readOnlyRootFS: true/' \
 	"$K/worker.yaml" >"$T_TMP/bad/worker.yaml"
-sed 's/lagThreshold: "50"/lagThreshold: 50/' "$K/scaledobject-worker.yaml" >"$T_TMP/bad/so.yaml"
-kc_rejects() {
-	if kc "$1"; then return 1; fi
-	grep -q "is invalid" <(kc "$1")
+sed 's/lagThreshold: "50"/lagThreshold: 50/' "$K/scaledobject-worker.yaml" >"$T_TMP/bad/scaledobject-worker.yaml"
+kc_rejects() { # FILE WHAT: kubeconform fails, naming WHAT in an "is invalid" line
+	! cmp -s "$1" "$K/${1##*/}" || return 1
+	rejects "is invalid.*$2" kc "$1"
 }
-check "kubeconform rejects an unknown container field" kc_rejects "$T_TMP/bad/worker.yaml"
-check "kubeconform rejects a mistyped ScaledObject field" kc_rejects "$T_TMP/bad/so.yaml"
+check "kubeconform rejects an unknown container field" kc_rejects "$T_TMP/bad/worker.yaml" readOnlyRootFS
+check "kubeconform rejects a mistyped ScaledObject field" kc_rejects "$T_TMP/bad/scaledobject-worker.yaml" lagThreshold
 
 for role in planner worker; do
-	check "$role pod files laid out" "${CHECK[@]}" k8s-fs "$K" "rostersync-$role" "$T_TMP/fs-$role"
+	check "$role pod files laid out" "$CHECK_DEPLOY" k8s-fs "$K" "rostersync-$role" "$T_TMP/fs-$role"
 	check "$role pod config loads (rostersync-confdoc --check)" \
 		"$BIN/rostersync-confdoc" --check "$T_TMP/fs-$role/etc/rostersync/rostersync.conf" \
 		-X "tenants_dir=$T_TMP/fs-$role/etc/rostersync/tenants.d"
 done
-"$BIN/rostersync-confdoc" --dump "$T_TMP/fs-worker/etc/rostersync/rostersync.conf" \
-	-X "tenants_dir=$T_TMP/fs-worker/etc/rostersync/tenants.d" >"$T_TMP/dump.conf" 2>&1
-check "manifests agree with the config (ports, probes, KEDA, security, secrets)" \
-	"${CHECK[@]}" k8s "$K" "$T_TMP/dump.conf" "$T_TMP/fs-planner" "$T_TMP/fs-worker" \
-	"$DTOOLS/schemas/crd/keda-kafka-trigger.tags"
+# The config as the worker pod loads it (rostersync's own loader, inside
+# check_deploy), against the manifests.
+k8s_check() { # K8S_DIR
+	"$CHECK_DEPLOY" k8s "$1" "$T_TMP/fs-worker/etc/rostersync/rostersync.conf" \
+		"$T_TMP/fs-planner" "$T_TMP/fs-worker" "$DTOOLS/schemas/crd/keda-kafka-trigger.tags" \
+		-X "tenants_dir=$T_TMP/fs-worker/etc/rostersync/tenants.d"
+}
+check "manifests agree with the config (ports, probes, KEDA, security, secrets)" k8s_check "$K"
+
+# ... and the consistency check bites: a copy of the manifests with KEDA
+# watching another consumer group, and one with a secret inline in a tenant.
+k8s_rejects() { # FILE SED-SCRIPT PATTERN
+	rm -rf "$T_TMP/k8s-bad" && cp -r "$K" "$T_TMP/k8s-bad" &&
+		sed -i "$2" "$T_TMP/k8s-bad/$1" && ! cmp -s "$K/$1" "$T_TMP/k8s-bad/$1" &&
+		rejects "$3" k8s_check "$T_TMP/k8s-bad"
+}
+check "a ScaledObject watching another consumer group is rejected" k8s_rejects \
+	scaledobject-worker.yaml 's/consumerGroup: rostersync-workers/consumerGroup: someone-else/' \
+	"^problem: KEDA consumerGroup 'someone-else' != worker.group_id"
+check "a tenant with an inline client_secret is rejected" k8s_rejects \
+	configmap-tenants.yaml '0,/client_secret = "file:[^"]*"/s//client_secret = "hunter2"/' \
+	"^problem: contoso.conf: a secret is inline \\(tenant.graph.client_secret\\)"
 finish

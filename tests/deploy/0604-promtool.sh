@@ -11,7 +11,7 @@
 # and a non-metrics path is a 404.
 source "$(dirname "$0")/lib.sh"
 
-need promtool curl python3
+need promtool curl
 # Not through check: start_stack sets variables and records the pids to
 # stop, which a subshell would lose.
 if start_stack >"$T_TMP/start.log" 2>&1; then

@@ -12,7 +12,7 @@
 # Prometheus config and TSDB in the test's scratch directory.
 source "$(dirname "$0")/lib.sh"
 
-need prometheus promtool curl /usr/bin/python3
+need prometheus promtool curl jq awk
 if start_stack >"$T_TMP/start.log" 2>&1; then
 	ok "stack started (sim, planner, worker)"
 else
@@ -44,17 +44,16 @@ check "prometheus is ready" wait_http "$P/-/ready" 30
 check "worker applied jobs" \
 	wait_metric "$WORKER_PORT" '^rostersync_jobs_total\{.*outcome="applied".*\} [1-9]' 60
 
-# jget PATH PYEXPR: GETs the API path and evaluates PYEXPR on the decoded
-# JSON `d`; prints the result.
+# jget PATH JQ [PARAM]: GETs the API path (with the url-encoded PARAM) and
+# prints the result of the jq filter JQ on the JSON answer.
 jget() {
-	curl -fsS -G "$P$1" ${3:+--data-urlencode "$3"} |
-		/usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
+	curl -fsS -G "$P$1" ${3:+--data-urlencode "$3"} | jq -r "$2"
 }
 targets_up() {
 	local i h
 	for i in $(seq 1 100); do
 		h=$(jget /api/v1/targets \
-			'" ".join(sorted(t["labels"]["job"]+"="+t["health"] for t in d["data"]["activeTargets"]))' \
+			'[.data.activeTargets[] | .labels.job + "=" + .health] | sort | join(" ")' \
 			state=active 2>/dev/null || true)
 		[ "$h" = "rostersync-planner=up rostersync-worker=up" ] && return 0
 		sleep 0.2
@@ -70,21 +69,23 @@ value() {
 	local i v
 	for i in $(seq 1 50); do
 		v=$(jget /api/v1/query \
-			'd["data"]["result"][0]["value"][1] if d["status"]=="success" and d["data"]["result"] else ""' \
+			'if .status == "success" and (.data.result | length) > 0 then .data.result[0].value[1] else "" end' \
 			"query=$1" 2>/dev/null || true)
 		[ -n "$v" ] && { echo "$v"; return 0; }
 		sleep 0.2
 	done
 	return 1
 }
-py() { /usr/bin/python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+# num A OP B: numeric comparison of two sample values (floats in Prometheus's
+# text, e.g. "3" or "1.5e+02"); an empty value counts as 0.
+num() { awk -v a="$1" -v b="$3" "BEGIN { exit !((a + 0) $2 (b + 0)) }"; }
 
 v=$(value 'up{job="rostersync-planner"}')
-check "up{job=rostersync-planner} == 1 (got $v)" py "'$v' == '1'"
+check "up{job=rostersync-planner} == 1 (got $v)" test "$v" = 1
 v=$(value 'up{job="rostersync-worker"}')
-check "up{job=rostersync-worker} == 1 (got $v)" py "'$v' == '1'"
+check "up{job=rostersync-worker} == 1 (got $v)" test "$v" = 1
 v=$(value 'rostersync_planner_cycles_total{result="ok"}')
-check "rostersync_planner_cycles_total{result=ok} >= 1 (got $v)" py "float('${v:-0}') >= 1"
+check "rostersync_planner_cycles_total{result=ok} >= 1 (got $v)" num "$v" ">=" 1
 
 # Counters only grow: wait until Prometheus's sum equals the worker's own
 # figure (the planner may publish again, so re-read both each time).
@@ -94,7 +95,7 @@ applied_match() {
 		pv=$(value 'sum(rostersync_jobs_total{outcome="applied"})' || true)
 		wv=$(curl -fsS "http://127.0.0.1:$WORKER_PORT/metrics" |
 			awk '/^rostersync_jobs_total\{.*outcome="applied"/ {s += $NF} END {print s + 0}')
-		if [ -n "$pv" ] && py "float('$pv') > 0 and float('$pv') == float('$wv')"; then
+		if [ -n "$pv" ] && num "$pv" ">" 0 && num "$pv" "==" "$wv"; then
 			echo "prometheus $pv = worker $wv"
 			return 0
 		fi

@@ -10,6 +10,11 @@ set -uo pipefail
 SRC=${RS_SOURCE_DIR:?RS_SOURCE_DIR is not set (run through ctest)}
 BIN=${RS_BINARY_DIR:?RS_BINARY_DIR is not set (run through ctest)}
 DTOOLS=${RS_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/rostersync/deploy-tools}
+# The structural checks (tests/deploy/check_deploy.c, a test tool CMake
+# builds) read YAML through the pinned Go yq in $DTOOLS (never a yq on PATH:
+# Debian's is a different program).
+CHECK_DEPLOY=${RS_CHECK_DEPLOY:-check_deploy}
+export RS_YQ=$DTOOLS/bin/yq
 T_PASSED=0
 T_FAILED=0
 T_NAME=$(basename "$0" .sh)
@@ -50,6 +55,20 @@ check() {
 	fi
 }
 
+# rejects PATTERN CMD...: passes when CMD fails AND its output has a line
+# matching the extended regex PATTERN (it failed for the reason the test
+# names, not another one).  For the negative cases.
+rejects() {
+	local pat=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		printf 'accepted:\n%s\n' "$out"
+		return 1
+	fi
+	printf '%s\n' "$out"
+	grep -Eq -- "$pat" <<<"$out"
+}
+
 # need TOOL...: each must be an executable (path or on PATH), else the test
 # fails at once: these tests never skip.
 need() {
@@ -68,11 +87,21 @@ finish() {
 	exit $?
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now (the
-# kernel picks it; the small race with other processes is acceptable in
-# tests that start their listener right after).
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now: random
+# ports of 20000-32767 (below Linux's ephemeral range, so no outgoing
+# connection holds one) until a connect is refused.  The small race with
+# other processes is acceptable in tests that start their listener right
+# after.  Bash only: /dev/tcp is bash's own redirection.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12768))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
 }
 
 # wait_http URL SECONDS: polls until URL answers 2xx.
