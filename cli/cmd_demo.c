@@ -80,6 +80,10 @@ typedef struct demo_s {
 	rs_sim_t *sim;
 	rs_conf_t *conf;
 	rs_cli_report_t *rep;
+	/* The publishing planner lives across both syncs, as in a running
+	 * deployment: sync 2 reuses its tokens and resolution cache.  The
+	 * dry-run planners are per step (each writes its own report). */
+	rs_planner_t *publisher;
 	int64_t t0; /* demo start (monotonic ms) */
 	bool tty;
 	volatile sig_atomic_t *stop;
@@ -310,13 +314,18 @@ static rs_err_t planner_phase(demo_t *d, phase_t *ph, bool dry, bool force,
 	opts.force_removals = force;
 	opts.report_dir = report_dir;
 	memset(&a, 0, sizeof(a));
-	a.p = rs_planner_new(d->conf, &opts, errstr, sizeof(errstr));
+	a.p = dry ? NULL : d->publisher;
+	if (!a.p)
+		a.p = rs_planner_new(d->conf, &opts, errstr, sizeof(errstr));
 	if (!a.p) {
 		fprintf(stderr, "rostersync demo: planner: %s\n", errstr);
 		return RS_ERR_FAIL;
 	}
+	if (!dry)
+		d->publisher = a.p;
 	err = run_phase(d, ph, plan_task, &a);
-	rs_planner_destroy(a.p);
+	if (dry)
+		rs_planner_destroy(a.p);
 	printf("  %-7s ", ph->step);
 	rs_planner_summary_print(&a.sum, stdout);
 	*sum = a.sum;
@@ -581,6 +590,23 @@ static void report_meta(demo_t *d, bool ok, int64_t total_ms,
 	rs_cli_report_meta(d->rep, "audit CSV", "audit.csv (same directory)");
 }
 
+/* One line per tenant from the simulator's churn summary
+ * {"tenants":{"t001":{"joins":2,...}}}. */
+static void churn_print(const char *json) {
+	static const char *const keys[] = {"joins", "leaves", "moves",
+					   "new_users", "departed_users"};
+	cJSON *j = cJSON_Parse(json), *t;
+	size_t i;
+
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(j, "tenants")) {
+		printf("  %-8.32s", t->string ? t->string : "?");
+		for (i = 0; i < RS_ARRAY_SIZE(keys); i++)
+			printf("  %s %" PRIu64, keys[i], jnum(t, keys[i]));
+		printf("\n");
+	}
+	cJSON_Delete(j);
+}
+
 static int demo_main(demo_t *d) {
 	char path[DEMO_PATH + 32], errstr[1024], *churn = NULL;
 	simstat_t st;
@@ -609,7 +635,7 @@ static int demo_main(demo_t *d) {
 			fprintf(stderr, "rostersync demo: churn failed\n");
 			goto out;
 		}
-		printf("applied: %.300s\n", churn);
+		churn_print(churn);
 		ok2 = sync_round(d, 2);
 	}
 	if (*d->stop) {
@@ -744,6 +770,7 @@ int rs_cli_cmd_demo(int argc, char **argv) {
 	}
 	rc = demo_main(&d);
 	rs_cli_report_destroy(d.rep);
+	rs_planner_destroy(d.publisher);
 	rs_conf_destroy(d.conf);
 	rs_sim_destroy(d.sim);
 	rs_http_global_cleanup();
