@@ -382,6 +382,25 @@ size_t rs_cli_report_tenants(const rs_cli_report_t *r, size_t idx,
 	return n;
 }
 
+/* Adds one tenant row to a total; an unknown "after" makes the total's
+ * unknown too (SIZE_MAX sticks). */
+static void totals_add(rs_cli_report_tenant_t *tot,
+		       const rs_cli_report_tenant_t *t) {
+	tot->groups += t->groups;
+	tot->before += t->before;
+	tot->adds += t->adds;
+	tot->removes += t->removes;
+	tot->held_back += t->held_back;
+	tot->unresolved += t->unresolved;
+	tot->errors += t->errors;
+	if (t->after == SIZE_MAX || tot->after == SIZE_MAX) {
+		tot->after = tot->left = SIZE_MAX;
+	} else {
+		tot->after += t->after;
+		tot->left += t->left;
+	}
+}
+
 /* "-" for unknown, else the number (buf must hold 24 bytes). */
 static const char *num_or_dash(size_t v, char *buf, size_t size) {
 	if (v == SIZE_MAX)
@@ -395,7 +414,6 @@ void rs_cli_report_table_print(const rs_cli_report_t *r, size_t idx,
 	rs_cli_report_tenant_t *rows, tot;
 	size_t n = rs_cli_report_tenants(r, idx, &rows), i;
 	char a[24], b[24];
-	bool after_known = true;
 
 	memset(&tot, 0, sizeof(tot));
 	fprintf(fp, "%-14s %6s %8s %8s %6s %7s %5s %10s %6s %5s\n", "tenant",
@@ -416,22 +434,8 @@ void rs_cli_report_table_print(const rs_cli_report_t *r, size_t idx,
 			t->removes, t->held_back, t->unresolved, t->errors,
 			num_or_dash(t->left, b, sizeof(b)));
 		rs_free(esc);
-		tot.groups += t->groups;
-		tot.before += t->before;
-		tot.adds += t->adds;
-		tot.removes += t->removes;
-		tot.held_back += t->held_back;
-		tot.unresolved += t->unresolved;
-		tot.errors += t->errors;
-		if (t->after == SIZE_MAX)
-			after_known = false;
-		else {
-			tot.after += t->after;
-			tot.left += t->left;
-		}
+		totals_add(&tot, t);
 	}
-	if (!after_known)
-		tot.after = tot.left = SIZE_MAX;
 	fprintf(fp, "%-14s %6zu %8zu %8s %6zu %7zu %5zu %10zu %6zu %5s\n",
 		"total", tot.groups, tot.before,
 		num_or_dash(tot.after, a, sizeof(a)), tot.adds, tot.removes,
@@ -651,17 +655,21 @@ static void td_text(sbuf_t *sb, const char *s) {
 
 static void html_tenant_table(const rs_cli_report_t *r, size_t idx,
 			      sbuf_t *sb) {
-	rs_cli_report_tenant_t *rows;
+	rs_cli_report_tenant_t *rows, tot;
 	size_t n = rs_cli_report_tenants(r, idx, &rows), i;
 
 	sb_puts(sb, "<table><tr><th>tenant</th><th>groups</th>"
 		    "<th>members before</th><th>members after</th>"
 		    "<th>adds</th><th>removes</th><th>held back</th>"
 		    "<th>unresolved</th><th>errors</th><th>left</th></tr>\n");
-	for (i = 0; i < n; i++) {
-		const rs_cli_report_tenant_t *t = &rows[i];
-		sb_puts(sb, "<tr>");
-		td_text(sb, t->tenant);
+	memset(&tot, 0, sizeof(tot));
+	for (i = 0; i <= n; i++) {
+		const rs_cli_report_tenant_t *t = i < n ? &rows[i] : &tot;
+
+		if (i == n && n < 2)
+			break; /* a total of one row says nothing new */
+		sb_puts(sb, i < n ? "<tr>" : "<tr class=\"total\">");
+		td_text(sb, i < n ? t->tenant : "total");
 		td_num(sb, t->groups);
 		td_num(sb, t->before);
 		td_num(sb, t->after);
@@ -672,6 +680,8 @@ static void html_tenant_table(const rs_cli_report_t *r, size_t idx,
 		td_num(sb, t->errors);
 		td_num(sb, t->left);
 		sb_puts(sb, "</tr>\n");
+		if (i < n)
+			totals_add(&tot, t);
 	}
 	sb_puts(sb, "</table>\n");
 	rs_free(rows);

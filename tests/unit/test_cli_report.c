@@ -359,6 +359,41 @@ static void test_table_and_write(void **state) {
 	rs_cli_report_destroy(r);
 }
 
+/* Two tenants: the HTML table gets a total row; one tenant does not. */
+static void test_html_total(void **state) {
+	rs_cli_report_t *r = rs_cli_report_new("t", 0);
+	char *a = plan_doc("t1", "q", "x.example", 10, 3, 1, 0, 0, NULL);
+	char *b = plan_doc("t2", "q", "x.example", 5, 2, 0, 0, 0, NULL);
+	cJSON *ja = cJSON_Parse(a), *jb = cJSON_Parse(b);
+	char errstr[128], *two, *html;
+
+	(void)state;
+	cJSON_AddItemToArray(cJSON_GetObjectItem(ja, "tenants"),
+			     cJSON_DetachItemFromArray(
+				     cJSON_GetObjectItem(jb, "tenants"), 0));
+	two = cJSON_PrintUnformatted(ja);
+	assert_int_equal(rs_cli_report_add_sync(r, "two", two, NULL, false,
+						errstr, sizeof(errstr)),
+			 RS_OK);
+	assert_int_equal(rs_cli_report_add_sync(r, "one", a, a, false, errstr,
+						sizeof(errstr)),
+			 RS_OK);
+	html = rs_cli_report_html(r, NULL);
+	/* total: 2 groups, 15 before, after unknown, 5 adds, 1 remove */
+	assert_non_null(strstr(html, "<tr class=\"total\"><td>total</td>"
+				     "<td class=\"n\">2</td><td class=\"n\">15"
+				     "</td><td class=\"n\">-</td><td class=\"n\">"
+				     "5</td><td class=\"n\">1</td>"));
+	assert_int_equal(count(html, "<tr class=\"total\">"), 1);
+	rs_free(html);
+	rs_free(two);
+	cJSON_Delete(ja);
+	cJSON_Delete(jb);
+	rs_free(a);
+	rs_free(b);
+	rs_cli_report_destroy(r);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),
@@ -370,6 +405,7 @@ int main(void) {
 		cmocka_unit_test(test_rows_bounded),
 		cmocka_unit_test(test_totals),
 		cmocka_unit_test(test_table_and_write),
+		cmocka_unit_test(test_html_total),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
