@@ -40,7 +40,13 @@
  * healthy tenants stall until the Retry-After ends (measured: 125 of B's
  * 360 healthy jobs still not applied after 30 s, while A had applied all
  * of its own).  The default cap (1000) hides it here, not in a real
- * backlog.
+ * backlog.  The retry topic does not cure it: with
+ * RS_IT_0401_X="worker.max_in_flight=40;worker.retry_hold_max=5s" the
+ * heads go to the retry topic, but the retry consumer reads them straight
+ * back into the scheduler as not-yet-due jobs, each again the head of its
+ * key with the key's later jobs queued behind it (holding main-topic
+ * slots): B's healthy p95 was 19,663 ms against A's 176 ms.  With the
+ * default cap and hold max 5 s the ratio is 1.04 (passes).
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
@@ -264,9 +270,15 @@ int main(void) {
 	pit_ov(&fx.p, "worker.threads=8");
 	pit_ov(&fx.p, "worker.max_in_flight=1000");
 	pit_ov(&fx.p, "worker.shutdown_timeout=5s");
-	/* One extra setting for experiments (e.g. worker.retry_base_ms). */
-	if (getenv("RS_IT_0401_X"))
-		pit_ov(&fx.p, "%s", getenv("RS_IT_0401_X"));
+	/* Extra settings for experiments, ';'-separated (e.g.
+	 * "worker.max_in_flight=40;worker.retry_hold_max=5s"). */
+	if (getenv("RS_IT_0401_X")) {
+		char x[512], *save = NULL, *it;
+		rs_snprintf(x, sizeof(x), "%s", getenv("RS_IT_0401_X"));
+		for (it = strtok_r(x, ";", &save); it;
+		     it = strtok_r(NULL, ";", &save))
+			pit_ov(&fx.p, "%s", it);
+	}
 	pit_reload(&fx.p);
 	fx.conf_b = pit_conf_variant(&fx.p, "b");
 	plan_users(&fx);
