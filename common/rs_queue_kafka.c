@@ -274,8 +274,10 @@ static rs_err_t kafka_produce(rs_queue_t *q, const char *topic,
 		RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(msg_opaque),
 		RD_KAFKA_V_END);
 	if (kerr) {
-		/* On failure the headers still belong to us. */
-		rd_kafka_headers_destroy(h);
+		/* On failure the headers still belong to us.  2.0.2's
+		 * headers_destroy does not accept NULL (no headers given). */
+		if (h)
+			rd_kafka_headers_destroy(h);
 		switch (kerr) {
 		case RD_KAFKA_RESP_ERR__QUEUE_FULL:
 			return RS_ERR_AGAIN;
@@ -1178,15 +1180,29 @@ static rs_err_t kafka_scan(rs_queue_t *q, const char *topic, int timeout_ms,
 	done = rs_calloc((size_t)pcnt + 1, sizeof(*done));
 	l = rd_kafka_topic_partition_list_new(pcnt);
 	for (p = 0; p < pcnt; p++) {
-		int64_t lo = 0, left = deadline - rs_now_ms();
+		int64_t lo = 0;
 		rd_kafka_resp_err_t kerr;
 
-		if (left <= 0) {
-			err = RS_ERR_TIMEOUT;
-			goto out;
-		}
-		kerr = rd_kafka_query_watermark_offsets(
-			rk, topic, p, &lo, &hi[p], (int)RS_MIN(left, 5000));
+		/* A topic created a moment ago may have no leader yet: such
+		 * errors are retried within the scan's time, so callers need
+		 * not retry themselves. */
+		do {
+			int64_t left = deadline - rs_now_ms();
+			if (left <= 0) {
+				err = RS_ERR_TIMEOUT;
+				goto out;
+			}
+			kerr = rd_kafka_query_watermark_offsets(
+				rk, topic, p, &lo, &hi[p],
+				(int)RS_MIN(left, 5000));
+			if (kerr == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+			    kerr == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+			    kerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			    kerr == RD_KAFKA_RESP_ERR__TRANSPORT)
+				rs_sleep_ms(100);
+			else
+				break;
+		} while (1);
 		if (kerr) {
 			rs_log(NULL, LOG_WARNING, "QUEUE",
 			       "scan %s[%d]: watermarks: %s", topic, p,

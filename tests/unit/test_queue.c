@@ -471,8 +471,41 @@ static void test_delivery_failure_reported(void **state) {
 	rs_queue_destroy(q);
 }
 
+/* A full local producer queue is RS_ERR_AGAIN, with or without headers
+ * (a message without headers crashed here once: librdkafka 2.0.2's
+ * rd_kafka_headers_destroy(NULL) dereferences its argument). */
+static void test_queue_full_again(void **state) {
+	rs_queue_conf_t conf;
+	rs_queue_t *q;
+	char errstr[256];
+	const char *props[] = {"producer.queue.buffering.max.messages=3",
+			       "producer.message.timeout.ms=300",
+			       "log_level=0"};
+	rs_queue_header_t h = {"traceparent", "00-abc-01", 9};
+	int i;
+
+	(void)state;
+	rs_queue_conf_init(&conf);
+	conf.brokers = "127.0.0.1:1"; /* nothing listens there */
+	conf.props = props;
+	conf.prop_cnt = RS_ARRAY_SIZE(props);
+	q = rs_queue_new(&conf, errstr, sizeof(errstr));
+	assert_non_null(q);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rs_queue_produce(q, "t", "k", 1, "v", 1, NULL,
+						  0, NULL),
+				 RS_OK);
+	assert_int_equal(rs_queue_produce(q, "t", "k", 1, "v", 1, NULL, 0,
+					  NULL),
+			 RS_ERR_AGAIN);
+	assert_int_equal(rs_queue_produce(q, "t", "k", 1, "v", 1, &h, 1, NULL),
+			 RS_ERR_AGAIN);
+	rs_queue_destroy(q);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_queue_full_again),
 		cmocka_unit_test(test_tracker_out_of_order),
 		cmocka_unit_test(test_tracker_gaps),
 		cmocka_unit_test(test_tracker_redelivery_release_bound),
