@@ -195,8 +195,10 @@ static void *writer_main(void *arg) {
 		}
 		batch = last = sq->out_head;
 		n = 1;
+		sq->out_bytes -= last->size;
 		while (last->next && n < SQ_BATCH_MAX) {
 			last = last->next;
+			sq->out_bytes -= last->size;
 			n++;
 		}
 		sq->out_head = last->next;
@@ -298,9 +300,13 @@ static rs_err_t sq_produce(rs_queue_t *q, const char *topic, const void *key,
 	}
 	o->ts = rs_wall_ms();
 	o->opaque = msg_opaque;
+	o->size = tlen + (key ? keylen : 0) + (value ? len : 0) + hlen;
 
 	pthread_mutex_lock(&sq->wlock);
-	if (sq->out_cnt >= SQ_PENDING_MAX || sq->wstop) {
+	/* Bounded memory (Guarantee 6): by count and by bytes, as
+	 * librdkafka's queue.buffering.max.messages / .kbytes. */
+	if (sq->out_cnt >= SQ_PENDING_MAX ||
+	    sq->out_bytes + o->size > SQ_PENDING_MAX_BYTES || sq->wstop) {
 		bool stopped = sq->wstop;
 		pthread_mutex_unlock(&sq->wlock);
 		rs_free(o);
@@ -312,6 +318,7 @@ static rs_err_t sq_produce(rs_queue_t *q, const char *topic, const void *key,
 		sq->out_head = o;
 	sq->out_tail = o;
 	sq->out_cnt++;
+	sq->out_bytes += o->size;
 	atomic_fetch_add(&q->n_produced, 1);
 	pthread_cond_signal(&sq->wcond);
 	pthread_mutex_unlock(&sq->wlock);
@@ -517,6 +524,7 @@ static void sq_destroy(rs_queue_t *q) {
 		left = sq->out_head;
 		sq->out_head = sq->out_tail = NULL;
 		sq->out_cnt = 0;
+		sq->out_bytes = 0;
 		pthread_cond_broadcast(&sq->wcond);
 		pthread_mutex_unlock(&sq->wlock);
 		report_list(q, left, RS_ERR_QUEUE, "purged at destroy");

@@ -20,6 +20,7 @@
 #define SQ_MAX_SHARDS 1024
 #define SQ_BATCH_MAX 2000       /* rows per write transaction */
 #define SQ_PENDING_MAX 100000   /* produced, not yet written: AGAIN above */
+#define SQ_PENDING_MAX_BYTES (64 << 20) /* ... and their bytes */
 #define SQ_FETCH_MAX 500        /* rows per shard per read */
 #define SQ_MSG_MAX (4 << 20)    /* key + value + headers of one message */
 #define SQ_TOPIC_MAX 249        /* as Kafka */
@@ -39,6 +40,7 @@ typedef struct sq_out_s {
 	size_t hdrlen;
 	int64_t ts;
 	void *opaque;
+	size_t size; /* data bytes, counted in sq_t.out_bytes */
 	bool has_key, has_value;
 } sq_out_t;
 
@@ -84,7 +86,7 @@ typedef struct sq_s {
 	pthread_mutex_t wlock;
 	pthread_cond_t wcond, dcond;
 	sq_out_t *out_head, *out_tail;
-	size_t out_cnt;
+	size_t out_cnt, out_bytes;
 	bool wstop;  /* writer: finish and exit */
 	bool wpurge; /* writer: fail what is left instead of retrying */
 	sq_tcache_t *tcache;
