@@ -2,8 +2,8 @@
  * cmd_demo.c - `rostersync demo`: the main job in one process (docs/demo.md).
  *
  *   rostersync demo [--dir DIR] [--tenants N] [--users N] [--queues N]
- *                   [--seed N] [--latency-ms N] [--churn N] [--keep]
- *                   [-X key=value]...
+ *                   [--seed N] [--latency-ms N] [--churn N] [--faults JSON]
+ *                   [--keep] [-X key=value]...
  *
  * 1. starts the API simulator in this process with a generated MSP and
  *    writes a configuration pointing at it (DIR/config);
@@ -29,8 +29,11 @@
 #include "rs_cli_task.h"
 
 #include "rs/rs_conf.h"
+#include "rs/rs_dlq.h"
 #include "rs/rs_http.h"
 #include "rs/rs_log.h"
+#include "rs/rs_qconf.h"
+#include "rs/rs_queue.h"
 #include "rs_planner.h"
 #include "rs_sim.h"
 #include "rs_worker.h"
@@ -64,12 +67,15 @@ typedef struct figures_s {
 	int64_t ms;
 	size_t jobs;
 	uint64_t changes, api, throttled;
+	uint64_t dead_lettered; /* jobs the pool gave up on */
 	bool converged;
+	bool ran; /* the sync got as far as its figures */
 } figures_t;
 
 typedef struct demo_s {
 	/* options */
 	const char *dir_opt;
+	const char *faults; /* fault rules for the simulator, JSON */
 	int tenants, users, queues, latency_ms, churn;
 	uint64_t seed;
 	bool keep;
@@ -106,8 +112,8 @@ static void usage(FILE *fp) {
 		"usage: rostersync demo [--dir DIR] [--tenants N] [--users N] "
 		"[--queues N]\n"
 		"                       [--seed N] [--latency-ms N] [--churn N] "
-		"[--keep]\n"
-		"                       [-X key=value]...\n"
+		"[--faults JSON]\n"
+		"                       [--keep] [-X key=value]...\n"
 		"A full sync of a simulated MSP (simulator in this process, "
 		"SQLite queue),\none churn round of the sources, a second "
 		"sync; checks both converged\nand writes an HTML report beside "
@@ -122,6 +128,10 @@ static void usage(FILE *fp) {
 		"and Talkdesk request\n"
 		"  --churn N        source changes per tenant between the syncs "
 		"(default 10)\n"
+		"  --faults JSON    fault rules for the simulator (the "
+		"POST /_sim/faults syntax,\n"
+		"                   docs/sim.md), e.g. 429 storms or failing "
+		"writes\n"
 		"  --keep           keep the configuration (with the generated "
 		"secrets) and the\n"
 		"                   queue database even on success (the log "
@@ -339,6 +349,67 @@ static bool converged(const rs_planner_summary_t *s) {
 	       s->errors == 0;
 }
 
+/* Dead-lettered jobs per tenant, for the report: the DLQ entries written
+ * since @p since_ms (wall clock), read with a scan (no consumer group, so
+ * nothing is consumed). */
+typedef struct dlq_scan_s {
+	int64_t since_ms;
+	cJSON *counts; /* {"<tenant>": n} */
+} dlq_scan_t;
+
+static rs_err_t dlq_cb(const rs_qmsg_t *msg, void *opaque) {
+	dlq_scan_t *ds = opaque;
+	rs_dlq_rec_t rec;
+	rs_dlq_entry_t e;
+	const char *tenant;
+	cJSON *n;
+
+	rec.partition = rs_qmsg_partition(msg);
+	rec.offset = rs_qmsg_offset(msg);
+	rec.timestamp = rs_qmsg_timestamp(msg);
+	rec.key = rs_qmsg_key(msg, &rec.keylen);
+	rec.value = rs_qmsg_value(msg, &rec.len);
+	rs_dlq_entry_decode(&rec, &e);
+	if (e.time == 0 || e.time >= ds->since_ms) {
+		tenant = e.tenant ? e.tenant : "(unknown)";
+		n = cJSON_GetObjectItemCaseSensitive(ds->counts, tenant);
+		if (n)
+			cJSON_SetNumberValue(n, n->valuedouble + 1);
+		else if (cJSON_GetArraySize(ds->counts) < RS_CLI_REPORT_MAX_ROWS)
+			cJSON_AddNumberToObject(ds->counts, tenant, 1);
+	}
+	rs_dlq_entry_cleanup(&e);
+	return RS_OK;
+}
+
+static void dlq_report(demo_t *d, size_t idx, int64_t since_ms) {
+	const rs_conf_global_t *g = rs_conf_global(d->conf);
+	rs_queue_conf_t qc;
+	rs_queue_t *q;
+	dlq_scan_t ds;
+	char errstr[512];
+	cJSON *n;
+
+	rs_queue_conf_init(&qc);
+	rs_qconf_fill(&qc, g);
+	qc.roles = RS_QUEUE_ROLE_PRODUCER;
+	q = rs_queue_new(&qc, errstr, sizeof(errstr));
+	if (!q) {
+		fprintf(stderr, "rostersync demo: DLQ: %s\n", errstr);
+		return;
+	}
+	ds.since_ms = since_ms;
+	ds.counts = cJSON_CreateObject();
+	if (rs_queue_scan(q, g->queue.kafka.topics.dlq, 30000, dlq_cb, &ds) !=
+	    RS_OK)
+		fprintf(stderr, "rostersync demo: DLQ scan failed\n");
+	cJSON_ArrayForEach(n, ds.counts)
+		rs_cli_report_dlq(d->rep, idx, n->string,
+				  (size_t)cJSON_GetNumberValue(n));
+	cJSON_Delete(ds.counts);
+	rs_queue_destroy(q);
+}
+
 /* One sync: plan, publish, apply, check.  Returns false when it did not
  * converge (or failed). */
 static bool sync_round(demo_t *d, int n) {
@@ -352,7 +423,7 @@ static bool sync_round(demo_t *d, int n) {
 	simstat_t end;
 	phase_t ph;
 	bool ok = false;
-	int64_t t_end;
+	int64_t t_end, wall_start = rs_wall_ms();
 
 	rs_snprintf(name, sizeof(name), "sync %d", n);
 	rs_snprintf(plan_dir, sizeof(plan_dir), "%s/plan-%d", d->dir, n);
@@ -409,6 +480,8 @@ static bool sync_round(demo_t *d, int n) {
 	{
 		rs_worker_stats_t ws;
 		rs_worker_stats(w, &ws);
+		f->dead_lettered = ws.dead_lettered;
+		f->ran = true;
 		if (ws.dead_lettered)
 			printf("          %" PRIu64 " job(s) dead-lettered "
 			       "(rostersync dlq list -c %s -X "
@@ -439,6 +512,8 @@ static bool sync_round(demo_t *d, int n) {
 			name, plan && check ? errstr : "missing");
 		goto out;
 	}
+	if (f->dead_lettered)
+		dlq_report(d, (size_t)(n - 1), wall_start);
 	printf("\n");
 	rs_cli_report_table_print(d->rep, (size_t)(n - 1), stdout);
 	printf("%s: %zu jobs, %" PRIu64 " changes applied in %.3f s, %" PRIu64
@@ -492,6 +567,12 @@ static rs_err_t sim_setup(demo_t *d) {
 	if (rs_sim_print_config(d->sim, cdir, errstr, sizeof(errstr)) !=
 	    RS_OK)
 		goto fail;
+	/* The operator's rules first: a latency rule below must not hide
+	 * them (rules are matched in order). */
+	if (d->faults &&
+	    rs_sim_faults_push(d->sim, d->faults, errstr, sizeof(errstr)) !=
+		    RS_OK)
+		goto fail;
 	if (d->latency_ms > 0) {
 		static const char *const paths[] = {"/graph*", "/talkdesk*"};
 		char rule[256];
@@ -512,6 +593,8 @@ static rs_err_t sim_setup(demo_t *d) {
 		printf("simulated latency: %d ms on every Graph and Talkdesk "
 		       "request\n",
 		       d->latency_ms);
+	if (d->faults)
+		printf("simulated faults: %.200s\n", d->faults);
 	return RS_OK;
 fail:
 	fprintf(stderr, "rostersync demo: simulator: %s\n", errstr);
@@ -567,20 +650,26 @@ static void report_meta(demo_t *d, bool ok, int64_t total_ms,
 
 	rs_cli_report_meta(d->rep, "dataset", d->gen_spec);
 	rs_cli_report_meta(d->rep, "queue", "embedded SQLite (queue.db)");
+	if (d->faults)
+		rs_cli_report_meta(d->rep, "simulated faults", d->faults);
 	rs_cli_report_meta(d->rep, "result",
 			   ok ? "converged after both syncs"
 			      : "NOT converged (see the check tables)");
 	for (i = 0; i < 2; i++) {
 		char k[32];
 		const figures_t *f = &d->fig[i];
+		if (!f->ran)
+			continue;
 		rs_snprintf(k, sizeof(k), "sync %d", i + 1);
 		rs_snprintf(buf, sizeof(buf),
 			    "%zu jobs, %" PRIu64 " changes in %.3f s, %" PRIu64
-			    " API calls (%.2f per change), %" PRIu64 " x 429",
+			    " API calls (%.2f per change), %" PRIu64 " x 429, "
+			    "%" PRIu64 " dead-lettered, %s",
 			    f->jobs, f->changes, (double)f->ms / 1000.0, f->api,
 			    f->changes ? (double)f->api / (double)f->changes
 				       : 0.0,
-			    f->throttled);
+			    f->throttled, f->dead_lettered,
+			    f->converged ? "converged" : "NOT converged");
 		rs_cli_report_meta(d->rep, k, buf);
 	}
 	rs_snprintf(buf, sizeof(buf),
@@ -679,6 +768,7 @@ int rs_cli_cmd_demo(int argc, char **argv) {
 		{"seed", required_argument, NULL, 's'},
 		{"latency-ms", required_argument, NULL, 'l'},
 		{"churn", required_argument, NULL, 'C'},
+		{"faults", required_argument, NULL, 'F'},
 		{"keep", no_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -734,6 +824,9 @@ int rs_cli_cmd_demo(int argc, char **argv) {
 			break;
 		case 'k':
 			d.keep = true;
+			break;
+		case 'F':
+			d.faults = optarg;
 			break;
 		case 'X':
 			if (rs_cli_confopts_add(&d.co, optarg, stderr) != RS_OK)

@@ -33,6 +33,7 @@ typedef struct sync_s {
 	char *name;
 	cJSON *plan;  /* dry run before the sync (guard on) */
 	cJSON *after; /* dry run after it, NULL if none */
+	cJSON *dlq;   /* {"<tenant>": dead-lettered jobs} */
 	bool forced;
 } sync_t;
 
@@ -189,6 +190,7 @@ void rs_cli_report_destroy(rs_cli_report_t *r) {
 		rs_free(r->syncs[i].name);
 		cJSON_Delete(r->syncs[i].plan);
 		cJSON_Delete(r->syncs[i].after);
+		cJSON_Delete(r->syncs[i].dlq);
 	}
 	rs_free(r->samples);
 	rs_free(r->title);
@@ -282,7 +284,25 @@ rs_err_t rs_cli_report_add_sync(rs_cli_report_t *r, const char *name,
 	s->name = rs_strdup(name ? name : "sync");
 	s->plan = plan;
 	s->after = after;
+	s->dlq = cJSON_CreateObject();
 	s->forced = forced;
+	return RS_OK;
+}
+
+rs_err_t rs_cli_report_dlq(rs_cli_report_t *r, size_t idx, const char *tenant,
+			   size_t jobs) {
+	cJSON *n;
+
+	if (idx >= r->n_syncs)
+		return RS_ERR_NOT_FOUND;
+	n = cJSON_GetObjectItemCaseSensitive(r->syncs[idx].dlq, tenant);
+	if (n) {
+		cJSON_SetNumberValue(n, n->valuedouble + (double)jobs);
+		return RS_OK;
+	}
+	if (cJSON_GetArraySize(r->syncs[idx].dlq) >= RS_CLI_REPORT_MAX_ROWS)
+		return RS_ERR_TOO_LARGE;
+	cJSON_AddNumberToObject(r->syncs[idx].dlq, tenant, (double)jobs);
 	return RS_OK;
 }
 
@@ -338,6 +358,7 @@ static void tenant_totals(const sync_t *s, const cJSON *t,
 	row->tenant = jstr(t, "id") ? jstr(t, "id") : "?";
 	row->unresolved = jlen(t, "unresolved");
 	row->errors = cJSON_GetObjectItemCaseSensitive(t, "error") ? 1 : 0;
+	row->errors += jnum(s->dlq, row->tenant);
 	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(t, "groups")) {
 		size_t held = jlen(g, "held_back");
 
@@ -854,6 +875,19 @@ static void html_errors(const sync_t *s, sbuf_t *sb) {
 				sb_puts(sb, "</tr>\n");
 			}
 		}
+	}
+	cJSON_ArrayForEach(g, s->dlq) {
+		char msg[96];
+
+		rows++;
+		rs_snprintf(msg, sizeof(msg),
+			    "%zu job(s) dead-lettered (rostersync dlq list)",
+			    jnum(s->dlq, g->string));
+		sb_puts(sb, "<tr><td>apply</td>");
+		td_text(sb, g->string);
+		td_text(sb, "");
+		td_text(sb, msg);
+		sb_puts(sb, "</tr>\n");
 	}
 	if (!rows)
 		sb_puts(sb, "<tr><td colspan=\"4\" class=\"muted\">none"

@@ -43,7 +43,8 @@ typedef struct rs_cli_report_tenant_s {
 	size_t removes;        /**< members removed (forced ones included) */
 	size_t held_back;      /**< removals the deletion guard held back */
 	size_t unresolved;     /**< e-mails Entra does not know */
-	size_t errors;         /**< tenant + group failures */
+	size_t errors;         /**< tenant + group failures + dead-lettered
+				*   jobs */
 	size_t left;           /**< changes still planned after the sync
 				*   (adds + removes + held; SIZE_MAX: unknown) */
 } rs_cli_report_tenant_t;
@@ -97,6 +98,16 @@ rs_err_t rs_cli_report_mark(rs_cli_report_t *r, int64_t t_ms,
 rs_err_t rs_cli_report_add_sync(rs_cli_report_t *r, const char *name,
 				const char *plan_json, const char *after_json,
 				bool forced, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Records that @p jobs jobs of @p tenant were dead-lettered during
+ *        sync @p idx (counted under the tenant's errors and listed in the
+ *        errors table).  Repeated calls for one tenant add up.
+ * @returns RS_OK, RS_ERR_NOT_FOUND (no such sync) or RS_ERR_TOO_LARGE
+ *          (more than RS_CLI_REPORT_MAX_ROWS tenants).
+ */
+rs_err_t rs_cli_report_dlq(rs_cli_report_t *r, size_t idx, const char *tenant,
+			   size_t jobs);
 
 /**
  * @brief Per-tenant totals of sync @p idx (0-based, in the order added).

@@ -17,7 +17,11 @@
  *  - the HTML report exists beside the audit CSV, is self-contained (no
  *    script, no src/href attribute, no https:// and no http:// but the SVG
  *    namespace) and holds the chart (three series, both syncs, churn);
- *  - without --keep, the generated secrets and the queue file are removed.
+ *  - without --keep, the generated secrets and the queue file are removed;
+ *  - a sync whose writes fail (simulated 403 on one tenant's member writes)
+ *    exits 1, says NOT converged, and counts the dead-lettered jobs as that
+ *    tenant's errors (the other tenant converges), in the table and the
+ *    report; the failed run keeps its files.
  */
 #include "rs/rs_base.h"
 #include "rs_sim.h"
@@ -274,6 +278,57 @@ int main(void) {
 		TEST_ASSERT(access(path, F_OK) == 0, "%s missing", path);
 		rs_snprintf(path, sizeof(path), "%s/demo.log", out_dir);
 		TEST_ASSERT(access(path, F_OK) == 0, "%s missing", path);
+	}
+
+	SUB_TEST("failing writes: not converged, exit 1, errors per tenant");
+	{
+		/* Every member write of t001 answers 403 (not retriable):
+		 * its jobs are dead-lettered, t002 is untouched. */
+		const char *faults =
+			"[{\"tenant\":\"t001\",\"method\":\"PATCH\",\"path\":"
+			"\"/graph*\",\"status\":403,\"count\":1000},"
+			"{\"tenant\":\"t001\",\"method\":\"DELETE\",\"path\":"
+			"\"/graph*\",\"status\":403,\"count\":1000}]";
+		char fdir[600], fout[600];
+		const char *args[] = {"--dir", fdir, "--tenants", "2", "--users", "200",
+				      "--queues", "6", "--faults", faults, NULL};
+		char *o, *row;
+		long v[9];
+
+		rs_snprintf(fdir, sizeof(fdir), "%s/fail", dir);
+		rs_snprintf(fout, sizeof(fout), "%s/fail.out", dir);
+		rc = run_demo(bin, args, fout, 120000);
+		o = it_slurp(fout);
+		TEST_ASSERT(rc == 1, "exit %d:\n%s", rc, o);
+		TEST_ASSERT(strstr(o, "sync 1: NOT converged") &&
+				    strstr(o, "== done: NOT converged"),
+			    "%s", o);
+		TEST_ASSERT(strstr(o, "job(s) dead-lettered"), "DLQ hint");
+		TEST_ASSERT(!strstr(o, "== sync 2"), "no second sync on a failed first");
+		/* t001: groups before after adds removes held unresolved
+		 * errors left */
+		row = strstr(o, "\nt001 ");
+		TEST_ASSERT(row && sscanf(row, " t001 %ld %ld %ld %ld %ld %ld %ld %ld %ld",
+					  &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+					  &v[6], &v[7], &v[8]) == 9,
+			    "t001 row");
+		TEST_ASSERT(v[7] > 0 && v[8] > 0, "t001 errors %ld, left %ld", v[7], v[8]);
+		row = strstr(o, "\nt002 ");
+		TEST_ASSERT(row && sscanf(row, " t002 %ld %ld %ld %ld %ld %ld %ld %ld %ld",
+					  &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+					  &v[6], &v[7], &v[8]) == 9,
+			    "t002 row");
+		TEST_ASSERT(v[7] == 0 && v[8] == 0, "t002 errors %ld, left %ld", v[7], v[8]);
+		rs_free(o);
+		rs_snprintf(path, sizeof(path), "%s/report.html", fdir);
+		html = it_slurp(path);
+		TEST_ASSERT(strstr(html, "NOT converged") &&
+				    strstr(html, "<td>apply</td><td>t001</td>"),
+			    "report names the failure");
+		rs_free(html);
+		/* A failed run keeps everything for inspection. */
+		rs_snprintf(path, sizeof(path), "%s/queue.db", fdir);
+		TEST_ASSERT(access(path, F_OK) == 0, "%s removed", path);
 	}
 
 	rs_free(out);

@@ -112,6 +112,7 @@ static void test_html_untrusted(void **state) {
 	assert_int_equal(rs_cli_report_add_sync(r, "sync " EVIL, plan, plan,
 						true, errstr, sizeof(errstr)),
 			 RS_OK);
+	assert_int_equal(rs_cli_report_dlq(r, 0, "dlq " EVIL, 4), RS_OK);
 	html = rs_cli_report_html(r, &len);
 	assert_non_null(html);
 	assert_int_equal(strlen(html), len);
@@ -129,7 +130,9 @@ static void test_html_untrusted(void **state) {
 	/* Every place got it: title x2, meta k+v, mark, sync name, tenant
 	 * (x5: tenant table, groups, held x2, unresolved, errors x2),
 	 * queue, e-mails, note. */
-	assert_true(count(html, "&lt;script&gt;") >= 15);
+	assert_true(count(html, "&lt;script&gt;") >= 16);
+	assert_non_null(strstr(html, "<td>dlq &lt;script&gt;"));
+	assert_non_null(strstr(html, "4 job(s) dead-lettered"));
 	assert_non_null(strstr(html, "<svg"));
 	rs_free(html);
 	rs_free(plan);
@@ -291,6 +294,14 @@ static void test_totals(void **state) {
 	rs_free(rows);
 	n = rs_cli_report_tenants(r, 2, &rows);
 	assert_int_equal(rows[0].errors, 1);
+	rs_free(rows);
+	/* Dead-lettered jobs count as the tenant's errors, and add up. */
+	assert_int_equal(rs_cli_report_dlq(r, 0, "t1", 2), RS_OK);
+	assert_int_equal(rs_cli_report_dlq(r, 0, "t1", 1), RS_OK);
+	assert_int_equal(rs_cli_report_dlq(r, 0, "other", 5), RS_OK);
+	assert_int_equal(rs_cli_report_dlq(r, 9, "t1", 1), RS_ERR_NOT_FOUND);
+	n = rs_cli_report_tenants(r, 0, &rows);
+	assert_int_equal(rows[0].errors, 3);
 	rs_free(rows);
 	assert_int_equal(rs_cli_report_tenants(r, 3, &rows), 0);
 	assert_null(rows);
