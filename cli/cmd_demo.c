@@ -142,6 +142,7 @@ static void usage(FILE *fp) {
 		"2 usage.\n");
 }
 
+/* strtol with end and range checks: atoi would take "3k" as 3. */
 static bool parse_int(const char *s, long lo, long hi, long *v) {
 	char *end;
 
@@ -169,6 +170,8 @@ static int mkdir_p(const char *path) {
 	return 0;
 }
 
+/* nftw callback: depth-first, so a directory is removed after its files;
+ * a failure is ignored (clean-up is best effort, the paths are printed). */
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw) {
 	(void)st;
@@ -209,6 +212,8 @@ static uint64_t jnum(const cJSON *o, const char *k) {
 	return v > 0 && v < 1e18 ? (uint64_t)v : 0;
 }
 
+/* The simulator's counters through its in-process API: what every client
+ * request cost, counted where the requests arrive, not by the client. */
 static void sim_stat(demo_t *d, simstat_t *st) {
 	char *s = rs_sim_stats_json(d->sim);
 	cJSON *j = cJSON_Parse(s);
@@ -263,8 +268,13 @@ static void progress(demo_t *d, const phase_t *ph, bool final, bool print) {
 	fflush(stdout);
 }
 
-/* Runs fn on a task thread while sampling every DEMO_SAMPLE_MS; a stop
- * request reaches the pool at once (the planner finishes its cycle). */
+/*
+ * Runs fn on a task thread while sampling every DEMO_SAMPLE_MS; a stop
+ * request reaches the pool at once (the planner finishes its cycle: a
+ * cycle cut in the middle would publish part of a plan).  The main thread
+ * never blocks longer than one sample period, so Ctrl-C is answered
+ * within 250 ms.
+ */
 static rs_err_t run_phase(demo_t *d, const phase_t *ph, rs_cli_task_fn_t *fn,
 			  void *arg) {
 	rs_cli_task_t task;
@@ -343,7 +353,10 @@ static rs_err_t planner_phase(demo_t *d, phase_t *ph, bool dry, bool force,
 	return err;
 }
 
-/* The check: a dry run with the guard on must find nothing to do. */
+/* The check: a dry run with the guard on must find nothing to do.  The
+ * guard is on so that a removal the sync failed to apply cannot hide
+ * behind it (held_back must be 0 too), and errors must be 0 because a
+ * tenant that could not be read proves nothing. */
 static bool converged(const rs_planner_summary_t *s) {
 	return s->adds == 0 && s->removes == 0 && s->held_back == 0 &&
 	       s->errors == 0;
@@ -425,6 +438,8 @@ static bool sync_round(demo_t *d, int n) {
 	bool ok = false;
 	int64_t t_end, wall_start = rs_wall_ms();
 
+	/* Each sync writes its own plan and check directories, so both
+	 * syncs' plans stay side by side for the report and for people. */
 	rs_snprintf(name, sizeof(name), "sync %d", n);
 	rs_snprintf(plan_dir, sizeof(plan_dir), "%s/plan-%d", d->dir, n);
 	rs_snprintf(check_dir, sizeof(check_dir), "%s/check-%d", d->dir, n);
@@ -456,6 +471,8 @@ static bool sync_round(demo_t *d, int n) {
 	if (*d->stop)
 		goto out;
 
+	/* A fresh pool per sync: rs_worker_run() closes its consumer when it
+	 * returns, and on SQLite the new one takes the group's lease over. */
 	w = rs_worker_new(d->conf, errstr, sizeof(errstr));
 	if (!w) {
 		fprintf(stderr, "rostersync demo: worker: %s\n", errstr);
@@ -541,6 +558,12 @@ out:
  * Setup
  * --------------------------------------------------------------------- */
 
+/*
+ * The simulator on an ephemeral loopback port (several demos and tests can
+ * run at once) with a generated MSP, and a configuration pointing at it.
+ * 4 MHD threads: enough for planner.concurrency and worker.threads of 8
+ * on a small machine without starving them.
+ */
 static rs_err_t sim_setup(demo_t *d) {
 	rs_sim_conf_t sc;
 	rs_sim_gen_t gen;
@@ -602,7 +625,9 @@ fail:
 }
 
 /* The generated configuration plus the demo's settings, then the
- * operator's -X (which win). */
+ * operator's -X (which win: a curious operator may point the demo at
+ * Kafka with -X queue.backend=kafka -X queue.kafka.brokers=...).  The
+ * report directory is the default for the dry runs; each passes its own. */
 static rs_err_t conf_setup(demo_t *d) {
 	char ov[4][DEMO_PATH + 64];
 	const char *all[4 + RS_CLI_MAX_OVERRIDES];
@@ -643,6 +668,8 @@ static int log_setup(demo_t *d) {
 	return fd;
 }
 
+/* The header of the report: what ran, where, whether it converged, and
+ * the figures of each sync. */
 static void report_meta(demo_t *d, bool ok, int64_t total_ms,
 			const simstat_t *st) {
 	char buf[256];
@@ -697,6 +724,8 @@ static void churn_print(const char *json) {
 	cJSON_Delete(j);
 }
 
+/* Everything between option parsing and clean-up; returns the exit code.
+ * Resources hang off d and are freed by the caller in every case. */
 static int demo_main(demo_t *d) {
 	char path[DEMO_PATH + 32], errstr[1024], *churn = NULL;
 	simstat_t st;
@@ -856,6 +885,8 @@ int rs_cli_cmd_demo(int argc, char **argv) {
 		fprintf(stderr, "rostersync demo: cannot create %s\n", d.dir);
 		return RS_CLI_EXIT_FAIL;
 	}
+	/* A redirected stdout (CI, a log file) gets plain lines: carriage
+	 * returns and escape sequences would only garble it. */
 	d.tty = isatty(STDOUT_FILENO);
 	log_fd = log_setup(&d);
 	if (rs_http_global_init() != RS_OK) {

@@ -65,6 +65,8 @@ typedef struct sbuf_s {
 	bool over;
 } sbuf_t;
 
+/* The first allocation is small: most renderings (a table, a chart) are
+ * a few KiB and the buffer doubles as needed. */
 static void sb_init(sbuf_t *sb, size_t max) {
 	memset(sb, 0, sizeof(*sb));
 	sb->max = max;
@@ -310,12 +312,17 @@ rs_err_t rs_cli_report_dlq(rs_cli_report_t *r, size_t idx, const char *tenant,
  * Reading plans
  * --------------------------------------------------------------------- */
 
+/* Plans come from a file another program wrote: every accessor below
+ * tolerates a missing or mistyped field (NULL / 0) rather than trusting
+ * the shape. */
 static const char *jstr(const cJSON *o, const char *k) {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
+/* A count: negative, fractional garbage or absurd values read as 0 so a
+ * broken plan cannot overflow a total. */
 static size_t jnum(const cJSON *o, const char *k) {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
 	double v = cJSON_IsNumber(it) ? it->valuedouble : 0;
@@ -336,6 +343,8 @@ static bool group_failed(const cJSON *g) {
 	return cJSON_IsTrue(e) || cJSON_IsString(e);
 }
 
+/* Linear search: a plan has at most a few hundred tenants and groups per
+ * tenant, and the report is built once per run. */
 static const cJSON *find_by(const cJSON *arr, const char *key,
 			    const char *val) {
 	const cJSON *it;
@@ -350,6 +359,12 @@ static const cJSON *find_by(const cJSON *arr, const char *key,
 	return NULL;
 }
 
+/*
+ * One tenant's row.  "before" and the changes come from the plan taken
+ * before the sync; "after" and "left" from the check after it, matched by
+ * tenant id (a tenant missing from the check stays unknown, SIZE_MAX,
+ * rather than 0, which would read as "emptied").
+ */
 static void tenant_totals(const sync_t *s, const cJSON *t,
 			  rs_cli_report_tenant_t *row) {
 	const cJSON *at = NULL, *g;
@@ -486,6 +501,9 @@ static double nice_ceil(double v) {
 	return 10 * p;
 }
 
+/* Pixel geometry of the plot area and the data range it shows; every
+ * series shares one y axis (changes and API calls are of the same order,
+ * and one axis cannot be misread). */
 typedef struct chart_s {
 	double x0, y0, w, h; /* plot area */
 	double tmax, ymax;
@@ -534,6 +552,8 @@ static void svg_render(const rs_cli_report_t *r, int width, int height,
 	int64_t tmax = 0;
 	int k, series;
 
+	/* Margins: y labels on the left, the legend above, x labels below.
+	 * Tiny sizes are raised so the margins never exceed the image. */
 	c.x0 = 64;
 	c.y0 = 28;
 	c.w = RS_MAX(width, 200) - c.x0 - 16;
@@ -545,9 +565,13 @@ static void svg_render(const rs_cli_report_t *r, int width, int height,
 	}
 	for (i = 0; i < r->n_marks; i++)
 		tmax = RS_MAX(tmax, r->marks[i].t);
+	/* A zero range would divide by zero: one second and a y maximum of 1
+	 * are the smallest axes drawn. */
 	c.tmax = tmax > 0 ? (double)tmax : 1000;
 	c.ymax = nice_ceil(ymax);
 
+	/* The namespace makes the same markup a valid standalone .svg file;
+	 * it is an identifier, nothing is fetched from it. */
 	sb_printf(sb,
 		  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 		  "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
@@ -581,7 +605,8 @@ static void svg_render(const rs_cli_report_t *r, int width, int height,
 		  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
 		  "fill=\"none\" stroke=\"#888888\"/>\n",
 		  c.x0, c.y0, c.w, c.h);
-	/* Phase markers. */
+	/* Phase markers: labels alternate between two heights because two
+	 * phases can start a few ms apart (churn, then sync 2). */
 	for (i = 0; i < r->n_marks; i++) {
 		double x = cx(&c, r->marks[i].t);
 		sb_printf(sb,
@@ -649,6 +674,8 @@ char *rs_cli_report_svg(const rs_cli_report_t *r, int width, int height) {
  * The HTML document
  * --------------------------------------------------------------------- */
 
+/* The whole style sheet, inline: the report must open from disk, offline,
+ * years later, so it references nothing. */
 static const char css[] =
 	"body{font-family:system-ui,sans-serif;margin:24px;color:#222;"
 	"max-width:1100px}\n"
@@ -661,6 +688,8 @@ static const char css[] =
 	"tr.total td{font-weight:bold}.ok{color:#1a7f37}.bad{color:#b42318}\n"
 	".muted{color:#666;font-size:12px}code{font-size:12px}\n";
 
+/* Table cells: numbers right-aligned (class n), unknown as "-", text
+ * always escaped. */
 static void td_num(sbuf_t *sb, size_t v) {
 	if (v == SIZE_MAX)
 		sb_puts(sb, "<td class=\"n\">-</td>");
@@ -708,7 +737,10 @@ static void html_tenant_table(const rs_cli_report_t *r, size_t idx,
 	rs_free(rows);
 }
 
-/* Per group of every tenant: sizes and changes (bounded). */
+/* Per group of every tenant: sizes and changes (bounded).  "after" is
+ * looked up in the check by group id, so a group the check did not list
+ * shows "-" instead of a misleading 0.  Removes include the forced
+ * held-back ones, as in the tenant table. */
 static void html_groups(const sync_t *s, sbuf_t *sb) {
 	const cJSON *t, *g;
 	size_t rows = 0, more = 0;
@@ -768,7 +800,8 @@ static void html_groups(const sync_t *s, sbuf_t *sb) {
 	sb_puts(sb, "</table>\n");
 }
 
-/* Held-back removals, one row per user (bounded). */
+/* Held-back removals, one row per user (bounded): the list an operator
+ * reviews before forcing them, so it names the user, not only a count. */
 static void html_held(const sync_t *s, sbuf_t *sb) {
 	const cJSON *t, *g, *m;
 	size_t rows = 0, more = 0;
@@ -803,7 +836,8 @@ static void html_held(const sync_t *s, sbuf_t *sb) {
 	sb_puts(sb, "</table>\n");
 }
 
-/* Unresolved e-mails per tenant (bounded). */
+/* Unresolved e-mails per tenant (bounded): people in a queue with no
+ * Entra account, which the sync cannot add; they need a human. */
 static void html_unresolved(const sync_t *s, sbuf_t *sb) {
 	const cJSON *t, *e;
 	size_t rows = 0, more = 0;
@@ -836,7 +870,8 @@ static void html_unresolved(const sync_t *s, sbuf_t *sb) {
 	sb_puts(sb, "</table>\n");
 }
 
-/* Tenant and group failures, before and after the sync. */
+/* Tenant and group failures, before and after the sync, then the jobs the
+ * pool dead-lettered: everything that kept a group from converging. */
 static void html_errors(const sync_t *s, sbuf_t *sb) {
 	const cJSON *plans[2] = {s->plan, s->after}, *t, *g;
 	static const char *const when[2] = {"plan", "check after"};
@@ -895,6 +930,9 @@ static void html_errors(const sync_t *s, sbuf_t *sb) {
 	sb_puts(sb, "</table>\n");
 }
 
+/* Document order follows an operator's questions: did it work (header),
+ * how did it go (chart), where did it change what (per tenant, per group),
+ * and what needs a human (held back, unresolved, errors). */
 static void html_render(const rs_cli_report_t *r, sbuf_t *sb) {
 	size_t i;
 
@@ -944,6 +982,8 @@ static void html_render(const rs_cli_report_t *r, sbuf_t *sb) {
 		    RS_VERSION_STR ".</p>\n</body></html>\n");
 }
 
+/* Rendered in memory first so the size cap is checked before anything is
+ * written, and the file is written in one go. */
 char *rs_cli_report_html(const rs_cli_report_t *r, size_t *len) {
 	sbuf_t sb;
 
