@@ -31,6 +31,10 @@
 /* ---------------------------------------------------------------------- */
 /* Producer                                                               */
 
+/* One delivery outcome, counted before the callback and "reported" after
+ * it returns: flush waits for n_reported, so a failure counted here is
+ * never missed by the flush that follows (the race 9ee80d3 fixed for
+ * Kafka). */
 static void report(rs_queue_t *q, sq_out_t *o, rs_err_t err,
 		   const char *errstr) {
 	if (err != RS_OK) {
@@ -44,6 +48,8 @@ static void report(rs_queue_t *q, sq_out_t *o, rs_err_t err,
 	atomic_fetch_add(&q->n_reported, 1);
 }
 
+/* Reports and frees a whole batch, then wakes flush once: one broadcast
+ * per transaction, not per message. */
 static void report_list(rs_queue_t *q, sq_out_t *list, rs_err_t err,
 			const char *errstr) {
 	while (list) {
@@ -57,6 +63,11 @@ static void report_list(rs_queue_t *q, sq_out_t *list, rs_err_t err,
 	pthread_mutex_unlock(&SQ(q)->wlock);
 }
 
+/* Topic id and shard count for the writer.  Cached because every row
+ * needs them and topic rows never change their shard count; a topic first
+ * seen here is created (with default_shards) inside the batch's write
+ * transaction, so a concurrent creator in another process cannot race
+ * it. */
 static rs_err_t tcache_get(sq_t *sq, const char *name, int64_t *tidp,
 			   int *shardsp) {
 	size_t i;
@@ -69,15 +80,15 @@ static rs_err_t tcache_get(sq_t *sq, const char *name, int64_t *tidp,
 			return RS_OK;
 		}
 	}
-	err = rs_qsql_topic_lookup(sq->wdb, name, true, sq->default_shards, false,
-			   tidp, shardsp);
+	err = rs_qsql_topic_lookup(sq->wdb, name, true, sq->default_shards,
+				   false, tidp, shardsp);
 	if (err != RS_OK)
 		return err;
 	/* Bounded like the consumer's topics: a producer writes a handful of
 	 * topics; past the bound the cache is simply not used. */
 	if (sq->tcache_cnt < RS_QUEUE_MAX_TOPICS * 4) {
 		sq->tcache = rs_realloc(sq->tcache, (sq->tcache_cnt + 1) *
-							    sizeof(*sq->tcache));
+						    sizeof(*sq->tcache));
 		sq->tcache[sq->tcache_cnt].name = rs_strdup(name);
 		sq->tcache[sq->tcache_cnt].tid = *tidp;
 		sq->tcache[sq->tcache_cnt].shards = *shardsp;
@@ -86,6 +97,8 @@ static rs_err_t tcache_get(sq_t *sq, const char *name, int64_t *tidp,
 	return RS_OK;
 }
 
+/* Dropped after a failed transaction: a topic row it created was rolled
+ * back with it, so its cached id would be a lie. */
 static void tcache_clear(sq_t *sq) {
 	size_t i;
 
@@ -120,12 +133,18 @@ static int write_batch(rs_queue_t *q, sq_out_t *list) {
 				rc = SQLITE_ERROR;
 			break;
 		}
+		/* Same key, same shard, in every process and build: that
+		 * is what keeps a key's jobs in order. */
 		shard = list->has_key
-				? (int)(rs_qsql_key_hash(list->key, list->keylen) %
+				? (int)(rs_qsql_key_hash(list->key,
+							 list->keylen) %
 					(uint32_t)shards)
 				: (int)(sq->rr++ % (unsigned int)shards);
 		sqlite3_bind_int64(ins, 1, tid);
 		sqlite3_bind_int(ins, 2, shard);
+		/* A non-NULL pointer for empty keys and values: SQLite
+		 * stores a NULL pointer as NULL, and "empty" must come back
+		 * as empty, not as "none". */
 		if (list->has_key)
 			sqlite3_bind_blob(ins, 3, list->keylen ? list->key : "",
 					  (int)list->keylen, SQLITE_STATIC);
@@ -174,20 +193,26 @@ static void *writer_main(void *arg) {
 		int64_t deadline;
 		int rc;
 
+		/* Retention between two batches when it is due, busy or
+		 * not: a producer that never pauses must still bound the
+		 * file.  Each of its transactions is short (chunked). */
+		if (rs_now_ms() >= sq->next_maint) {
+			sq->next_maint = rs_now_ms() + sq->retention_ms;
+			rs_qsql_maintain(q, sq->wdb);
+		}
 		pthread_mutex_lock(&sq->wlock);
-		while (!sq->out_head && !sq->wstop) {
+		while (!sq->out_head && !sq->wstop &&
+		       rs_now_ms() < sq->next_maint) {
+			/* 1 s steps: destroy's stop flag and the retention
+			 * deadline are noticed without a signal. */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
-			if (pthread_cond_timedwait(&sq->wcond, &sq->wlock,
-						   &ts) == ETIMEDOUT &&
-			    !sq->out_head && rs_now_ms() >= sq->next_maint) {
-				/* Idle: a good moment for retention. */
-				sq->next_maint = rs_now_ms() + sq->retention_ms;
-				pthread_mutex_unlock(&sq->wlock);
-				rs_qsql_maintain(q, sq->wdb);
-				pthread_mutex_lock(&sq->wlock);
-			}
+			pthread_cond_timedwait(&sq->wcond, &sq->wlock, &ts);
+		}
+		if (!sq->out_head && !sq->wstop) {
+			pthread_mutex_unlock(&sq->wlock);
+			continue; /* retention is due */
 		}
 		if (!sq->out_head) {
 			pthread_mutex_unlock(&sq->wlock);
@@ -228,6 +253,10 @@ static void *writer_main(void *arg) {
 			     prim != SQLITE_IOERR && prim != SQLITE_FULL &&
 			     prim != SQLITE_CANTOPEN))
 				break;
+			/* BUSY after busy_timeout means another process held
+			 * the write lock for seconds (a long retention pass,
+			 * a checkpoint): worth waiting for, as Kafka retries
+			 * a broker that is down until message.timeout.ms. */
 			rs_log(NULL, LOG_WARNING, "QUEUE",
 			       "sqlite write of %zu messages: %s (retrying)", n,
 			       sqlite3_errstr(rc));
@@ -619,8 +648,8 @@ static rs_err_t sq_init(rs_queue_t *q, const rs_queue_conf_t *conf,
 	pthread_cond_init(&sq->wcond, NULL);
 	pthread_cond_init(&sq->dcond, NULL);
 	sq->path = rs_strdup(conf->sqlite_path);
-	sq->default_shards =
-		conf->sqlite_shards > 0 ? conf->sqlite_shards : SQ_DEFAULT_SHARDS;
+	sq->default_shards = conf->sqlite_shards > 0 ? conf->sqlite_shards
+						      : SQ_DEFAULT_SHARDS;
 	sq->busy_ms = 5000;
 	sq->msg_timeout_ms = 30000;
 	sq->retention_ms = 60000;
@@ -673,7 +702,8 @@ static rs_err_t sq_init(rs_queue_t *q, const rs_queue_conf_t *conf,
 		sq->topics = rs_calloc(conf->topic_cnt, sizeof(*sq->topics));
 		for (i = 0; i < conf->topic_cnt; i++) {
 			size_t l = strlen(conf->topics[i]);
-			if (!l || l > SQ_TOPIC_MAX || rs_qsql_topic_find(sq, conf->topics[i])) {
+			if (!l || l > SQ_TOPIC_MAX ||
+			    rs_qsql_topic_find(sq, conf->topics[i])) {
 				rs_snprintf(errstr, errstr_size,
 					    "bad or repeated topic \"%s\"",
 					    conf->topics[i]);

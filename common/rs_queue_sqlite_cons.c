@@ -70,10 +70,11 @@ static rs_err_t lease_take(rs_queue_t *q, char *errstr, size_t errstr_size) {
 
 		if (exp > now && !dead) {
 			rs_snprintf(errstr, errstr_size,
-				    "sqlite queue %s: group \"%s\" is consumed "
-				    "by pid %ld on %s (lease for %lld ms more); "
-				    "a SQLite queue allows one consumer process "
-				    "per group (use kafka to scale out)",
+				    "sqlite queue %s: group \"%s\" is "
+				    "consumed by pid %ld on %s (lease for "
+				    "%lld ms more); a SQLite queue allows one "
+				    "consumer process per group (use kafka to "
+				    "scale out)",
 				    sq->path, sq->group, (long)pid,
 				    h ? h : "?", (long long)(exp - now));
 			err = RS_ERR_STATE;
@@ -86,9 +87,10 @@ static rs_err_t lease_take(rs_queue_t *q, char *errstr, size_t errstr_size) {
 		goto fail;
 	}
 	sqlite3_finalize(st);
-	st = rs_qsql_prep(sq->cdb, "INSERT OR REPLACE INTO rs_leases(grp, owner, "
-			      "host, pidns, pid, expires_ms) "
-			      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+	st = rs_qsql_prep(sq->cdb,
+			  "INSERT OR REPLACE INTO rs_leases(grp, owner, "
+			  "host, pidns, pid, expires_ms) "
+			  "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
 	if (!st)
 		goto fail;
 	sqlite3_bind_text(st, 1, sq->group, -1, SQLITE_STATIC);
@@ -111,6 +113,20 @@ fail:
 	sqlite3_finalize(st);
 	rs_qsql_exec(sq->cdb, "ROLLBACK");
 	return err;
+}
+
+/* Gives the group back (only if the row is still ours), so the next
+ * consumer starts at once instead of waiting for the lease to expire. */
+static void lease_release(sq_t *sq) {
+	sqlite3_stmt *st = rs_qsql_prep(sq->cdb, "DELETE FROM rs_leases "
+						 "WHERE grp=?1 AND owner=?2");
+
+	if (st && sq->group) {
+		sqlite3_bind_text(st, 1, sq->group, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, sq->owner, -1, SQLITE_STATIC);
+		sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -175,14 +191,18 @@ static rs_err_t sq_commit_write(rs_queue_t *q) {
 		}
 	pthread_mutex_unlock(&q->lock);
 
+	/* Failing to start is like failing to commit: the positions taken
+	 * above must be marked dirty again (rollback label), or they would
+	 * never be written until the shard moves again. */
 	if (rs_qsql_exec(sq->cdb, "BEGIN IMMEDIATE") != SQLITE_OK)
-		goto out;
+		goto rollback;
 	ls = rs_qsql_prep(sq->cdb, "UPDATE rs_leases SET expires_ms=?1 "
 			      "WHERE grp=?2 AND owner=?3");
-	up = rs_qsql_prep(sq->cdb, "INSERT INTO rs_positions(grp, tid, shard, pos, "
-			      "updated_ms) VALUES(?1, ?2, ?3, ?4, ?5) "
-			      "ON CONFLICT(grp, tid, shard) DO UPDATE SET "
-			      "pos=excluded.pos, updated_ms=excluded.updated_ms");
+	up = rs_qsql_prep(sq->cdb,
+			  "INSERT INTO rs_positions(grp, tid, shard, pos, "
+			  "updated_ms) VALUES(?1, ?2, ?3, ?4, ?5) "
+			  "ON CONFLICT(grp, tid, shard) DO UPDATE SET "
+			  "pos=excluded.pos, updated_ms=excluded.updated_ms");
 	if (!ls || !up)
 		goto rollback;
 	sqlite3_bind_int64(ls, 1, now + sq->lease_ms);
@@ -270,14 +290,16 @@ static rs_err_t positions_load(rs_queue_t *q, char *errstr,
 			       "AND tid=?2 AND shard=?3");
 	ins = rs_qsql_prep(sq->cdb, "INSERT INTO rs_positions(grp, tid, shard, "
 			       "pos, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5)");
-	top = rs_qsql_prep(sq->cdb, "SELECT COALESCE(MAX(off), 0) + 1 FROM rs_msgs "
-			       "WHERE tid=?1 AND shard=?2");
+	top = rs_qsql_prep(sq->cdb,
+			   "SELECT COALESCE(MAX(off), 0) + 1 FROM rs_msgs "
+			   "WHERE tid=?1 AND shard=?2");
 	if (!sel || !ins || !top)
 		goto fail;
 	for (i = 0; i < sq->topic_cnt; i++) {
 		sq_topic_t *t = &sq->topics[i];
-		if (rs_qsql_topic_lookup(sq->cdb, t->name, true, sq->default_shards,
-				 false, &t->tid, &t->shards) != RS_OK)
+		if (rs_qsql_topic_lookup(sq->cdb, t->name, true,
+					 sq->default_shards, false, &t->tid,
+					 &t->shards) != RS_OK)
 			goto fail;
 		t->sh = rs_calloc((size_t)t->shards, sizeof(*t->sh));
 		for (s = 0; s < t->shards; s++) {
@@ -643,16 +665,9 @@ rs_err_t rs_qsql_close(rs_queue_t *q) {
 		}
 	}
 	prefetch_free(sq);
-	if (!atomic_load(&sq->fatal)) {
-		sqlite3_stmt *st = rs_qsql_prep(sq->cdb, "DELETE FROM rs_leases "
-						    "WHERE grp=?1 AND owner=?2");
-		if (st) {
-			sqlite3_bind_text(st, 1, sq->group, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, sq->owner, -1, SQLITE_STATIC);
-			sqlite3_step(st);
-			sqlite3_finalize(st);
-		}
-	}
+	/* A fenced handle's lease belongs to the new owner: keep it. */
+	if (!atomic_load(&sq->fatal))
+		lease_release(sq);
 	sqlite3_close(sq->cdb);
 	sq->cdb = NULL;
 	sq->closed = true;
@@ -685,18 +700,10 @@ rs_err_t rs_qsql_consumer_start(rs_queue_t *q, char *errstr,
  * so the lease is simply given back. */
 void rs_qsql_consumer_abort(rs_queue_t *q) {
 	sq_t *sq = SQ(q);
-	sqlite3_stmt *st;
 
 	if (!sq->cdb)
 		return;
-	st = rs_qsql_prep(sq->cdb, "DELETE FROM rs_leases "
-				   "WHERE grp=?1 AND owner=?2");
-	if (st && sq->group) {
-		sqlite3_bind_text(st, 1, sq->group, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, sq->owner, -1, SQLITE_STATIC);
-		sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
+	lease_release(sq);
 	sqlite3_close(sq->cdb);
 	sq->cdb = NULL;
 }

@@ -62,7 +62,7 @@ int rs_qsql_exec(sqlite3 *db, const char *sql) {
  * synchronous FULL unless asked otherwise, and a busy timeout so the
  * processes sharing the file wait for the write lock instead of failing. */
 sqlite3 *rs_qsql_open(const sq_t *sq, bool create, char *errstr,
-			size_t errstr_size) {
+		      size_t errstr_size) {
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
 	int rc = sqlite3_open_v2(sq->path, &db, flags, NULL);
@@ -77,14 +77,38 @@ sqlite3 *rs_qsql_open(const sq_t *sq, bool create, char *errstr,
 	/* auto_vacuum only takes effect before the first table exists; on
 	 * an existing file it is a no-op. */
 	if (rs_qsql_exec(db, "PRAGMA auto_vacuum=INCREMENTAL") != SQLITE_OK ||
-	    rs_qsql_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
 	    rs_qsql_exec(db, sq->sync_normal ? "PRAGMA synchronous=NORMAL"
-					: "PRAGMA synchronous=FULL") !=
+					     : "PRAGMA synchronous=FULL") !=
 		    SQLITE_OK) {
 		rs_snprintf(errstr, errstr_size, "sqlite %s: %s", sq->path,
 			    sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return NULL;
+	}
+	/* WAL is what lets scans and the consumer read while a writer
+	 * commits; a file system without shared memory (NFS) refuses it
+	 * and SQLite stays in rollback mode: still correct, but readers
+	 * and writers then block each other, so say it. */
+	{
+		sqlite3_stmt *st = rs_qsql_prep(db, "PRAGMA journal_mode=WAL");
+		const unsigned char *mode = NULL;
+		int rc2 = st ? sqlite3_step(st) : SQLITE_ERROR;
+
+		if (rc2 == SQLITE_ROW)
+			mode = sqlite3_column_text(st, 0);
+		if (rc2 != SQLITE_ROW) {
+			rs_snprintf(errstr, errstr_size, "sqlite %s: %s",
+				    sq->path, sqlite3_errmsg(db));
+			sqlite3_finalize(st);
+			sqlite3_close(db);
+			return NULL;
+		}
+		if (!mode || strcmp((const char *)mode, "wal"))
+			rs_log(NULL, LOG_WARNING, "QUEUE",
+			       "sqlite %s: journal mode is %s, not wal (a "
+			       "network file system?)", sq->path,
+			       mode ? (const char *)mode : "?");
+		sqlite3_finalize(st);
 	}
 	return db;
 }
@@ -163,8 +187,8 @@ rs_err_t rs_qsql_topic_lookup(sqlite3 *db, const char *name, bool create,
 		 * move keys between shards and break their order), but may
 		 * become compacted: that only ever drops superseded rows. */
 		if (compacted) {
-			st = rs_qsql_prep(db, "UPDATE rs_topics SET compacted=1 "
-					 "WHERE name=?1");
+			st = rs_qsql_prep(db, "UPDATE rs_topics SET "
+					      "compacted=1 WHERE name=?1");
 			if (!st)
 				return RS_ERR_QUEUE;
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -172,7 +196,8 @@ rs_err_t rs_qsql_topic_lookup(sqlite3 *db, const char *name, bool create,
 			sqlite3_finalize(st);
 		}
 	}
-	st = rs_qsql_prep(db, "SELECT tid, shards FROM rs_topics WHERE name=?1");
+	st = rs_qsql_prep(db,
+			  "SELECT tid, shards FROM rs_topics WHERE name=?1");
 	if (!st)
 		return RS_ERR_QUEUE;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -397,11 +422,14 @@ void rs_qsql_maintain(rs_queue_t *q, sqlite3 *db) {
 		int shards = sqlite3_column_int(tl, 1), s;
 
 		if (sqlite3_column_int(tl, 2)) {
-			st = rs_qsql_prep(db,
-				     "DELETE FROM rs_msgs WHERE tid=?1 AND "
-				     "key IS NOT NULL AND off NOT IN ("
-				     "SELECT MAX(off) FROM rs_msgs WHERE "
-				     "tid=?1 AND key IS NOT NULL GROUP BY key)");
+			/* The newest row per key survives; the subquery is
+			 * computed once (not correlated), so this is one
+			 * sort of the topic, not a scan per row. */
+			st = rs_qsql_prep(
+				db, "DELETE FROM rs_msgs WHERE tid=?1 AND "
+				    "key IS NOT NULL AND off NOT IN ("
+				    "SELECT MAX(off) FROM rs_msgs WHERE "
+				    "tid=?1 AND key IS NOT NULL GROUP BY key)");
 			if (st) {
 				sqlite3_bind_int64(st, 1, tid);
 				if (sqlite3_step(st) == SQLITE_DONE)
