@@ -24,7 +24,8 @@
  * Both use the in-process simulator (50 tenants, 8 groups each) for the
  * tenants' configuration and, in "rss", as the slow target.  Environment:
  * RS_KAFKA_BROKERS (required), RS_BENCH_JOBS, RS_BENCH_THREADS (worker
- * threads, default 8), RS_BENCH_DIR (scratch directory, default /tmp).
+ * threads, default 8), RS_BENCH_DIR (scratch directory, default /tmp),
+ * RS_BENCH_X (extra settings, ';'-separated).
  */
 #include "rs/rs_base.h"
 #include "rs/rs_conf.h"
@@ -189,6 +190,14 @@ static void setup(bench_t *b, const char *name, int sim_threads) {
 	ov_add(b, "worker.group_id=%s-w", b->prefix);
 	ov_add(b, "worker.threads=%d", b->threads);
 	ov_add(b, "log.level=warning");
+	/* Extra settings, ';'-separated (e.g. "worker.max_in_flight=20000"). */
+	if (getenv("RS_BENCH_X")) {
+		char x[512], *save = NULL, *it;
+		rs_snprintf(x, sizeof(x), "%s", getenv("RS_BENCH_X"));
+		for (it = strtok_r(x, ";", &save); it;
+		     it = strtok_r(NULL, ";", &save))
+			ov_add(b, "%s", it);
+	}
 	b->conf = rs_conf_load(b->path, b->ov, (size_t)b->ovn, err,
 			       sizeof(err));
 	if (!b->conf)
@@ -357,11 +366,13 @@ static int bench_rss(void) {
 		rs_free(s);
 	}
 	printf("figures: rss: backlog %ld jobs, target latency %ld ms, %d "
-	       "worker threads, %ld s: peak VmRSS %.1f MB, VmHWM %.1f MB "
+	       "worker threads, extra settings [%s], %ld s: peak VmRSS %.1f MB, VmHWM %.1f MB "
 	       "(limit 256 MB): %s; %.0f Graph requests served (the backlog "
 	       "stayed: the worker was throttled by the target, not by "
 	       "memory); exit status %d\n",
-	       b.jobs, lat, b.threads, secs, peak / 1024.0, hwm / 1024.0,
+	       b.jobs, lat, b.threads,
+	       getenv("RS_BENCH_X") ? getenv("RS_BENCH_X") : "", secs,
+	       peak / 1024.0, hwm / 1024.0,
 	       hwm < 256 * 1024 && peak < 256 * 1024 ? "OK" : "OVER", w1 - w0,
 	       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	teardown(&b);
