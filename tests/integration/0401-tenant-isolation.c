@@ -347,11 +347,12 @@ int main(void) {
 				    fx.jobs[i].phase != 2 ||
 				    fx.jobs[i].applied_at < 0,
 			    "sick job %d applied despite Retry-After", i);
-	/* One 429 per sick key: later jobs of a key wait behind its
-	 * parked head (per-key order), holding nothing either. */
-	TEST_ASSERT(pit_sim_stat(&fx.p, "throttled") - thr0 >=
-			    GROUPS_PER_TENANT,
-		    "every sick key met its 429");
+	/* The sick tenant was tried and throttled.  How many of its keys
+	 * meet a 429 depends on the worker: with a tenant-wide pause on
+	 * Retry-After just one; without, one per key (later jobs of a key
+	 * wait behind its parked head either way). */
+	TEST_ASSERT(pit_sim_stat(&fx.p, "throttled") - thr0 >= 1,
+		    "the sick tenant met its 429");
 	TEST_ASSERT(p95b * 100 <= p95a * 125,
 		    "healthy p95 %" PRId64 " ms next to a sick tenant > 1.25 x "
 		    "%" PRId64 " ms without",
