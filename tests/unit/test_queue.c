@@ -286,16 +286,6 @@ static void test_mock_roundtrip(void **state) {
 	assert_int_equal(ms.delivered_ok, N);
 	assert_int_equal(ms.delivered_err, 0);
 
-	/* Scan on the producer-only handle: every message once, in offset
-	 * order per partition.  (Early stop and NOT_FOUND are checked on the
-	 * real broker, tests 0001 and 0010: the mock cluster auto-creates
-	 * unknown topics, and each scan here costs a connection.) */
-	scan_state_reset(&ss, 0);
-	assert_int_equal(rs_queue_scan(prod, topics[0], 8000, scan_cb, &ss),
-			 RS_OK);
-	assert_int_equal(ss.cnt, N);
-	assert_int_equal(rs_queue_scan(prod, "", 3000, scan_cb, &ss),
-			 RS_ERR_INVALID_ARG);
 
 	conf.roles = RS_QUEUE_ROLE_CONSUMER;
 	conf.group_id = "rs_mock_group";
@@ -349,12 +339,25 @@ static void test_mock_roundtrip(void **state) {
 	assert_int_equal(rs_queue_commit(cons), RS_OK);
 	check_committed(rd_kafka_mock_cluster_bootstraps(mc), topics[0],
 			rel_part, rel_off);
-	/* A scan from the consumer handle reads everything again and leaves
-	 * the group's committed offsets where they were. */
+	/* A scan from the consumer handle, then from the producer-only one,
+	 * reads everything again (each message once, in offset order per
+	 * partition) and leaves the group's committed offsets where they
+	 * were.  The scans run after the group join on purpose: on the 2.0.2
+	 * mock cluster a scan just before it sometimes sends the new member
+	 * into a rejoin loop (about 1 run in 3); the real broker shows no
+	 * such thing (tests 0001 and 0010 scan before and between their
+	 * consumers).  Early stop and NOT_FOUND are checked there too: the
+	 * mock cluster auto-creates unknown topics. */
 	scan_state_reset(&ss, 0);
 	assert_int_equal(rs_queue_scan(cons, topics[0], 8000, scan_cb, &ss),
 			 RS_OK);
 	assert_int_equal(ss.cnt, N);
+	scan_state_reset(&ss, 0);
+	assert_int_equal(rs_queue_scan(prod, topics[0], 8000, scan_cb, &ss),
+			 RS_OK);
+	assert_int_equal(ss.cnt, N);
+	assert_int_equal(rs_queue_scan(prod, "", 3000, scan_cb, &ss),
+			 RS_ERR_INVALID_ARG);
 	check_committed(rd_kafka_mock_cluster_bootstraps(mc), topics[0],
 			rel_part, rel_off);
 	assert_int_equal(rs_queue_close(cons), RS_OK);
