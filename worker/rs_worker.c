@@ -62,6 +62,23 @@ typedef struct w_tenant_s {
 	 * [1, worker.tenant_concurrency_max]. */
 	int running;
 	double limit;
+	/* Monotonic ms: no job of the tenant starts before paused_until (a
+	 * Retry-After the tenant's Graph just gave applies to all its jobs,
+	 * graph.md §5: throttled requests are charged too).  last_cut is
+	 * when the limit was last halved. */
+	int64_t paused_until;
+	int64_t last_cut;
+	/* Pacing, under w->lock: once the tenant has met its budget, job
+	 * starts are spaced 1/rate apart (rate in jobs/s, 0 = unpaced until
+	 * the first 429).  The rate is AIMD too: x0.85 per congestion event,
+	 * a small step up per success, so it settles just under the budget's
+	 * refill rate instead of bursting into it.  win_* estimate the start
+	 * rate the first cut begins from. */
+	double rate;
+	int64_t next_slot_us;
+	int64_t win_start;
+	int win_cnt;
+	double rate_est;
 } w_tenant_t;
 
 /* Per pool-thread state. */
@@ -95,6 +112,7 @@ struct rs_worker_s {
 	atomic_bool stop;      /**< rs_worker_stop(): from a signal handler */
 	atomic_bool ready;     /**< /readyz: consuming, not draining */
 	bool draining;         /**< pool: no new jobs, exit when idle */
+	int64_t wake_us;       /**< earliest pause/pacing end refused */
 	size_t seeded;         /**< applied records read at start */
 	size_t seed_bad;       /**< unreadable applied records */
 	int64_t last_activity; /**< monotonic ms of the last arrival/finish */
@@ -360,10 +378,12 @@ static rs_graph_t *w_graph_get(w_thread_t *th, const char *tenant,
 	gc.base_url = tn->graph.base_url;
 	gc.http = th->http;
 	gc.auth = w->tenants[idx].auth;
-	/* Short in-place retries only: a longer Retry-After comes back to
-	 * the worker, which parks the job without holding this thread. */
-	gc.max_attempts = 2;
-	gc.max_wait_ms = 1000;
+	/* No retry in place: every failed attempt comes back to the worker,
+	 * which parks the job without holding this thread and, on a 429,
+	 * pauses the tenant and adapts its limit (w_tenant_adapt).  An
+	 * in-place resend would be a request outside the tenant's limit. */
+	gc.max_attempts = 1;
+	gc.max_wait_ms = 0;
 	gc.retry_base_ms = w->g->worker.retry_base_ms;
 	gc.retry_max_ms = w->g->worker.retry_max_ms;
 	th->graphs[idx] = rs_graph_new(&gc, err, sizeof(err));
@@ -558,18 +578,75 @@ static bool w_can_run(rs_wjob_t *sj, void *opaque) {
 	if (j->tenant_idx < 0)
 		return true;
 	t = &w->tenants[j->tenant_idx];
-	return t->running < (int)t->limit;
+	if (t->running >= (int)t->limit)
+		return false; /* a finishing job broadcasts */
+	{
+		int64_t now_us = rs_now_us();
+		int64_t until = RS_MAX(t->paused_until * 1000,
+				       t->rate > 0 ? t->next_slot_us : 0);
+		if (now_us < until) {
+			/* Nothing broadcasts when a pause ends: the pool
+			 * sleeps until the earliest one instead. */
+			if (until < w->wake_us)
+				w->wake_us = until;
+			return false;
+		}
+	}
+	return true;
 }
 
-/* One attempt of a tenant's job ended (under w->lock). */
-static void w_tenant_adapt(rs_worker_t *w, w_tenant_t *t, bool throttled) {
+/* A job of tenant @p t starts (under w->lock): reserves its pacing slot
+ * and feeds the start-rate estimate. */
+static void w_tenant_start(w_tenant_t *t) {
+	int64_t now = rs_now_ms();
+	t->running++;
+	if (t->rate > 0)
+		t->next_slot_us = RS_MAX(rs_now_us(), t->next_slot_us) +
+				  (int64_t)(1e6 / t->rate);
+	if (!t->win_start)
+		t->win_start = now;
+	t->win_cnt++;
+	if (now - t->win_start >= 1000) {
+		t->rate_est = t->win_cnt * 1000.0 / (double)(now - t->win_start);
+		t->win_start = now;
+		t->win_cnt = 0;
+	}
+}
+
+/*
+ * One attempt of a tenant's job ended (under w->lock).  AIMD as TCP does
+ * it: one halving per congestion event, not per 429.  Requests already in
+ * flight when the budget ran out all meet the same empty bucket; their
+ * 429s say nothing new, so only an attempt that STARTED after the last
+ * cut may cut again.  A throttled attempt's Retry-After (@p pause_ms)
+ * pauses the whole tenant: starting more jobs inside it would only be
+ * charged and throttled.  Each success grows the limit by 1/limit (about
+ * one per round of the limit's worth of jobs).
+ */
+static void w_tenant_adapt(rs_worker_t *w, w_tenant_t *t, bool throttled,
+			   int64_t started, int64_t pause_ms) {
 	double max = (double)w->g->worker.tenant_concurrency_max;
+	int64_t now = rs_now_ms();
+
 	t->running--;
-	if (throttled)
-		t->limit = t->limit / 2 < 1 ? 1 : t->limit / 2;
-	else
+	if (!throttled) {
 		t->limit = t->limit + 1 / t->limit > max ? max
 							   : t->limit + 1 / t->limit;
+		if (t->rate > 0)
+			t->rate += 0.008 + 0.00015 * t->rate;
+		return;
+	}
+	if (pause_ms > 0 && now + pause_ms > t->paused_until)
+		t->paused_until = now + pause_ms;
+	if (started >= t->last_cut) {
+		t->limit = t->limit / 2 < 1 ? 1 : t->limit / 2;
+		t->rate = (t->rate > 0 ? t->rate
+				       : RS_MAX(t->rate_est, t->limit)) *
+			  0.85;
+		if (t->rate < 0.1)
+			t->rate = 0.1;
+		t->last_cut = now;
+	}
 }
 
 /*
@@ -631,23 +708,30 @@ static void *w_pool_main(void *arg) {
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->draining) {
-		int64_t now = rs_now_ms(), delay = 0;
+		int64_t now = rs_now_ms(), delay = 0, started;
 		uint64_t writes = 0;
 		bool throttled;
-		rs_wjob_t *sj = rs_wsched_next(w->sched, now, w_can_run, w);
+		rs_wjob_t *sj;
 		w_outcome_t out;
 		w_job_t *j;
 		struct timespec ts;
 
+		w->wake_us = INT64_MAX;
+		sj = rs_wsched_next(w->sched, now, w_can_run, w);
 		if (!sj) {
+			int64_t wait = rs_wsched_wait_ms(w->sched, now, 200);
+			if (w->wake_us != INT64_MAX)
+				wait = RS_MIN(wait,
+					      RS_MAX((w->wake_us - rs_now_us()) /
+							     1000 +
+						     1,
+						     1));
 			/* Never a wait computed from a past deadline (a due
 			 * job its tenant's limit holds back): a negative
 			 * tv_nsec made pthread_cond_timedwait fail with
 			 * EINVAL without releasing the lock, and this thread
 			 * spun holding it for ever (the 0320 hang). */
-			rs_abstime_ms(CLOCK_MONOTONIC,
-				      rs_wsched_wait_ms(w->sched, now, 200),
-				      &ts);
+			rs_abstime_ms(CLOCK_MONOTONIC, wait, &ts);
 			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 			continue;
 		}
@@ -655,15 +739,18 @@ static void *w_pool_main(void *arg) {
 		 * this job at once and another thread can't overshoot. */
 		j = sj->opaque;
 		if (j->tenant_idx >= 0)
-			w->tenants[j->tenant_idx].running++;
+			w_tenant_start(&w->tenants[j->tenant_idx]);
 		pthread_mutex_unlock(&w->lock);
 
 		throttled = false;
+		started = rs_now_ms();
 		out = w_apply(th, j, &delay, &writes, &throttled);
 		pthread_mutex_lock(&w->lock);
 		if (j->tenant_idx >= 0)
 			w_tenant_adapt(w, &w->tenants[j->tenant_idx],
-				       throttled);
+				       throttled, started,
+				       throttled && out == W_OUT_RETRY ? delay
+								      : 0);
 		pthread_mutex_unlock(&w->lock);
 		if (out == W_OUT_DLQ && !w_dlq_job(w, j)) {
 			/* Not stored in the DLQ (stopping or fatal): give the
