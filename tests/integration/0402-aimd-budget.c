@@ -12,47 +12,120 @@
  * the worker, is the bottleneck, and the per-tenant AIMD concurrency must
  * find it (about 6 concurrent requests).
  *
- * Steady state is measured over WINDOW_MS, starting SETTLE_MS after the
- * first 429 (the bucket starts full: its initial burst is not "sustained"
- * throughput).  Acceptance (issue 5): successful writes >= 90 % of the
- * budget and < 3 % of the requests answered 429.  Counters are the sim's
- * own (writes_applied, throttled, requests), summed over both tenants,
- * which have the same budget and load.
+ * Steady state is measured per tenant from the simulator's ledger.
+ * Throughput: successful Graph requests over WINDOW_MS starting at the
+ * tenant's first 429.  Its bucket is empty then (the full bucket's initial
+ * burst is not "sustained" throughput), so saved-up budget cannot flatter
+ * the figure: successes in the window are at most refill x window.
+ * 429 share: over the same window minus its first TRANSIENT_MS, i.e.
+ * without the one-time event when the full bucket first runs dry and every
+ * request in flight meets it (measured ~30 429s in one round trip; the
+ * whole-run share is printed too).  Acceptance (issue 5), per tenant:
+ * >= 90 % of the budget's rate and < 3 % of the requests answered 429.
  *
- * Status: FAILS with the current worker (measured: 79.7 % of the budget,
- * 20 % of the requests 429 in the window), so it is registered on the
- * on-demand "e2e" label, not "kafka", until the worker is fixed.  Why:
- * every 429 halves the tenant's limit on its own (several concurrent
- * requests meeting the same empty bucket halve it several times); the
- * limit then grows back by ~1 per round trip, so it overshoots again
- * within a few round trips; rs_graph's in-place retry (max_wait_ms 1000)
- * resends the throttled request after Retry-After outside the limit; and
- * other jobs of the tenant keep starting during a Retry-After the server
- * just gave, each one charged (graph.md §5: throttled requests count),
- * which deepens the debt.
+ * Status: registered on the on-demand "e2e" label, not "kafka", until the
+ * worker meets it.  Worker at commit e5f3b58 (first version of this test,
+ * both tenants summed over a window from 3 s after the first 429): 79.7 %
+ * of the budget, 20 % of the requests 429.  Why: every 429 halved the
+ * tenant's limit on its own (several concurrent requests meeting the same
+ * empty bucket halved it several times); the limit grew back by ~1 per
+ * round trip and overshot again within a few round trips; rs_graph
+ * resent a throttled request in place after its Retry-After, outside the
+ * limit; and other jobs of the tenant kept starting inside a Retry-After
+ * the server had just given, each one charged (graph.md §5), deepening
+ * the debt.  The lead's uncommitted worker of 18:20 (one cut per
+ * congestion event, tenant pause on Retry-After, pacing, no in-place
+ * retry): 91.7-93.6 % and 1.8-2.9 % in two runs, 73.9 % for one tenant in
+ * a third, so it is close but not yet steady.
  */
 #include "rs/rs_base.h"
 #include "rs_test.h"
 #include "pool_it.h"
+
+#include <time.h>
 
 #define NTENANTS 2
 #define GROUPS 30           /* per tenant */
 #define BUDGET_RU 600       /* per tenant per 10 s: 60 req/s */
 #define LATENCY_MS 100
 #define JOBS_PER_TENANT 3000
-#define SETTLE_MS 3000
 #define WINDOW_MS 15000
+#define TRANSIENT_MS 2000
 
-typedef struct snap_s {
-	int64_t t;
-	double writes, throttled, requests;
-} snap_t;
+/* Wall-clock ms of a ledger time "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+static int64_t ledger_ms(const char *ts) {
+	struct tm tm;
+	int ms = 0;
+	memset(&tm, 0, sizeof(tm));
+	TEST_ASSERT(ts && sscanf(ts, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year,
+				 &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+				 &tm.tm_min, &tm.tm_sec, &ms) == 7,
+		    "ledger time %s", ts ? ts : "(null)");
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
 
-static void snap(pit_t *p, snap_t *s) {
-	s->t = rs_now_ms();
-	s->writes = pit_sim_stat(p, "writes_applied");
-	s->throttled = pit_sim_stat(p, "throttled");
-	s->requests = pit_sim_stat(p, "requests");
+typedef struct tstat_s {
+	int64_t t429;          /* first 429 (wall ms), -1 none */
+	double ok;             /* successes in the window */
+	double thr, total;     /* in the window after the transient */
+	double all_thr, all;   /* whole run */
+} tstat_t;
+
+/* Per-tenant figures from the ledger (Graph requests only). */
+static void ledger_stats(pit_t *p, tstat_t st[NTENANTS]) {
+	char *s = rs_sim_ledger_json(p->sim);
+	cJSON *j = cJSON_Parse(s);
+	const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(j, "requests");
+	const cJSON *r;
+	int t;
+
+	rs_free(s);
+	TEST_ASSERT(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(
+			    j, "total")) <= cJSON_GetArraySize(reqs),
+		    "ledger ring overflowed");
+	for (t = 0; t < NTENANTS; t++) {
+		memset(&st[t], 0, sizeof(st[t]));
+		st[t].t429 = -1;
+	}
+	/* Two passes: the first 429 of each tenant, then its window. */
+	for (int pass = 0; pass < 2; pass++)
+		cJSON_ArrayForEach(r, reqs) {
+			const char *tn = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(r, "tenant"));
+			const char *path = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(r, "path"));
+			int status = (int)cJSON_GetNumberValue(
+				cJSON_GetObjectItemCaseSensitive(r, "status"));
+			int64_t ms;
+			if (!tn || !path || strncmp(path, "/graph", 6))
+				continue;
+			for (t = 0; t < NTENANTS; t++)
+				if (!strcmp(tn, pit_tenant_id(p, t)))
+					break;
+			if (t == NTENANTS)
+				continue;
+			ms = ledger_ms(cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(r, "time")));
+			if (pass == 0) {
+				if (status == 429 &&
+				    (st[t].t429 < 0 || ms < st[t].t429))
+					st[t].t429 = ms;
+				st[t].all++;
+				st[t].all_thr += status == 429;
+				continue;
+			}
+			if (st[t].t429 < 0 || ms < st[t].t429 ||
+			    ms >= st[t].t429 + WINDOW_MS)
+				continue;
+			st[t].ok += status >= 200 && status < 300;
+			if (ms < st[t].t429 + TRANSIENT_MS)
+				continue;
+			st[t].total++;
+			st[t].thr += status == 429;
+		}
+	cJSON_Delete(j);
 }
 
 /* Produces the backlog: job i of a tenant adds its next outside user to
@@ -107,9 +180,10 @@ int main(void) {
 	rs_sim_gen_t gen;
 	pit_worker_t *pw;
 	rs_worker_stats_t st;
-	snap_t s0, s1, s2;
-	double budget_rate, ok_rate, thr_frac, all_frac;
+	tstat_t ts[NTENANTS];
+	double budget_rate = BUDGET_RU / 10.0;
 	int64_t end;
+	int t;
 
 	rs_sim_conf_init(&sc);
 	sc.threads = 4;
@@ -134,51 +208,47 @@ int main(void) {
 	SUB_TEST("backlog of %d jobs per tenant, budget %d RU / 10 s",
 		 JOBS_PER_TENANT, BUDGET_RU);
 	produce_backlog(&p);
-	snap(&p, &s0);
 	pw = pit_worker_start(p.conf);
 
-	SUB_TEST("steady state: >= 90 %% of the budget, < 3 %% 429");
-	/* The initial burst ends with the first 429. */
+	SUB_TEST("steady state per tenant: >= 90 %% of the budget, < 3 %% 429");
+	/* The initial burst ends with the first 429; both tenants get the
+	 * same load, so give the later one a few seconds more. */
 	end = rs_now_ms() + rs_test_timeout_ms(60000);
-	while (pit_sim_stat(&p, "throttled") == 0 && rs_now_ms() < end) {
-		rs_sleep_ms(1000);
-		if (getenv("RS_IT_VERBOSE"))
-			rs_test_say("writes %.0f requests %.0f\n",
-				    pit_sim_stat(&p, "writes_applied"),
-				    pit_sim_stat(&p, "requests"));
-	}
+	while (pit_sim_stat(&p, "throttled") == 0 && rs_now_ms() < end)
+		rs_sleep_ms(100);
 	TEST_ASSERT(pit_sim_stat(&p, "throttled") > 0,
 		    "the budget was never reached");
-	rs_sleep_ms(SETTLE_MS);
-	snap(&p, &s1);
-	rs_sleep_ms(WINDOW_MS);
-	snap(&p, &s2);
+	rs_sleep_ms(WINDOW_MS + 5000);
 	pit_worker_stop(pw, &st);
 	TEST_ASSERT(st.received > st.applied,
 		    "backlog lasted the whole window (received %" PRIu64
 		    " applied %" PRIu64 ")",
 		    st.received, st.applied);
-
-	budget_rate = NTENANTS * BUDGET_RU / 10.0;
-	ok_rate = (s2.writes - s1.writes) * 1000.0 / (double)(s2.t - s1.t);
-	thr_frac = (s2.throttled - s1.throttled) /
-		   RS_MAX(s2.requests - s1.requests, 1.0);
-	all_frac = (s2.throttled - s0.throttled) /
-		   RS_MAX(s2.requests - s0.requests, 1.0);
-	rs_test_say("figures: window %.1f s: %.1f writes/s for a budget of "
-		    "%.0f req/s (%.1f %%), %.0f of %.0f requests 429 (%.2f %%); "
-		    "whole run %.2f %% 429; worker applied %" PRIu64
-		    " retried %" PRIu64 " dlq %" PRIu64 "\n",
-		    (double)(s2.t - s1.t) / 1000.0, ok_rate, budget_rate,
-		    100.0 * ok_rate / budget_rate, s2.throttled - s1.throttled,
-		    s2.requests - s1.requests, 100.0 * thr_frac,
-		    100.0 * all_frac, st.applied, st.retried,
-		    st.dead_lettered);
-	TEST_ASSERT(ok_rate >= 0.9 * budget_rate,
-		    "sustained %.1f writes/s < 90 %% of %.0f", ok_rate,
-		    budget_rate);
-	TEST_ASSERT(thr_frac < 0.03, "%.2f %% of requests got 429",
-		    100.0 * thr_frac);
+	ledger_stats(&p, ts);
+	for (t = 0; t < NTENANTS; t++) {
+		double ok_rate = ts[t].ok * 1000.0 / WINDOW_MS;
+		double frac = ts[t].thr / RS_MAX(ts[t].total, 1.0);
+		rs_test_say("figures: %s: %.1f s window from its first 429: "
+			    "%.1f successful req/s for a budget of %.0f "
+			    "(%.1f %%); after the first %.0f s, %.0f of %.0f "
+			    "requests 429 (%.2f %%); whole run %.0f of %.0f "
+			    "(%.2f %%)\n",
+			    pit_tenant_id(&p, t), WINDOW_MS / 1000.0, ok_rate,
+			    budget_rate, 100.0 * ok_rate / budget_rate,
+			    TRANSIENT_MS / 1000.0, ts[t].thr, ts[t].total, 100.0 * frac,
+			    ts[t].all_thr, ts[t].all,
+			    100.0 * ts[t].all_thr / RS_MAX(ts[t].all, 1.0));
+		TEST_ASSERT(ts[t].t429 >= 0, "%s never throttled",
+			    pit_tenant_id(&p, t));
+		TEST_ASSERT(ok_rate >= 0.9 * budget_rate,
+			    "%s: sustained %.1f req/s < 90 %% of %.0f",
+			    pit_tenant_id(&p, t), ok_rate, budget_rate);
+		TEST_ASSERT(frac < 0.03, "%s: %.2f %% of requests got 429",
+			    pit_tenant_id(&p, t), 100.0 * frac);
+	}
+	rs_test_say("figures: worker applied %" PRIu64 " retried %" PRIu64
+		    " dlq %" PRIu64 "\n",
+		    st.applied, st.retried, st.dead_lettered);
 	TEST_ASSERT(st.dead_lettered == 0, "dead-lettered %" PRIu64,
 		    st.dead_lettered);
 
