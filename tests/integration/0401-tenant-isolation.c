@@ -31,7 +31,9 @@
  * 5xx attempt, and AIMD only shrinks a tenant's concurrency on 429, so a
  * failing tenant occupies threads.  It is opt-in until that is fixed; then
  * it should run always.  With RS_IT_0401_X=worker.retry_base_ms=50ms the
- * same phase passes (ratio 0.85), which pins the cause on the sleep.
+ * same phase passes (ratio 0.85), which pins the cause on the sleep; the
+ * lead's uncommitted worker of 18:15 (no in-place retry) passes it too
+ * (ratio 1.01).
  *
  * RS_IT_0401_X=worker.max_in_flight=40 shows the other half of G3 ("no
  * slot another tenant could use") failing today: the sick tenant's 16

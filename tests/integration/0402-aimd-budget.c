@@ -24,7 +24,8 @@
  * >= 90 % of the budget's rate and < 3 % of the requests answered 429.
  *
  * Status: registered on the on-demand "e2e" label, not "kafka", until the
- * worker meets it.  Worker at commit e5f3b58 (first version of this test,
+ * worker meets it.  The worker of 17:35 (before the AIMD rework; first
+ * version of this test,
  * both tenants summed over a window from 3 s after the first 429): 79.7 %
  * of the budget, 20 % of the requests 429.  Why: every 429 halved the
  * tenant's limit on its own (several concurrent requests meeting the same
