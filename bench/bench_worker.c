@@ -19,7 +19,9 @@
  *                           plain librdkafka consumer (assign from the
  *                           beginning, count), then by an in-process
  *                           rs_worker; prints msgs/s, jobs/s, CPU seconds
- *                           and the ratios.
+ *                           and the ratios.  In between, rs_queue alone
+ *                           and rs_queue + envelope decode (one thread)
+ *                           locate where the worker's cost lies.
  *
  * Both use the in-process simulator (50 tenants, 8 groups each) for the
  * tenants' configuration and, in "rss", as the slow target.  Environment:
@@ -442,6 +444,58 @@ static void raw_consume(bench_t *b, double *wall_s, double *cpu) {
 	rd_kafka_destroy(rk);
 }
 
+/*
+ * The layers in between, to locate the worker's cost: rs_queue alone
+ * (group consumer, poll, msg_done on the poll thread), optionally with
+ * rs_envelope_decode of every message.  Timed from the first message.
+ */
+static void queue_consume(bench_t *b, bool decode, double *wall_s,
+			  double *cpu) {
+	const char *topic = rs_conf_global(b->conf)->queue.kafka.topics.jobs_group;
+	const char *topics[1] = {topic};
+	rs_queue_conf_t qc;
+	rs_queue_t *q;
+	char err[512], grp[160];
+	long n = 0;
+	int64_t t0 = 0;
+	double c0 = 0;
+
+	rs_snprintf(grp, sizeof(grp), "%s-q%d", b->prefix, decode);
+	rs_queue_conf_init(&qc);
+	qc.brokers = b->brokers;
+	qc.group_id = grp;
+	qc.roles = RS_QUEUE_ROLE_CONSUMER;
+	qc.topics = topics;
+	qc.topic_cnt = 1;
+	q = rs_queue_new(&qc, err, sizeof(err));
+	if (!q)
+		die("queue consumer: %s", err);
+	while (n < b->jobs) {
+		rs_qmsg_t *m = NULL;
+		if (rs_queue_poll(q, 100, &m) != RS_OK || !m)
+			continue;
+		if (!n) {
+			t0 = rs_now_us();
+			c0 = cpu_s();
+		}
+		if (decode) {
+			rs_envelope_t env;
+			size_t len = 0;
+			const void *v = rs_qmsg_value(m, &len);
+			if (rs_envelope_decode(v, len, 0, &env, err,
+					       sizeof(err)) != RS_OK)
+				die("decode: %s", err);
+			rs_envelope_cleanup(&env);
+		}
+		rs_queue_msg_done(q, m);
+		n++;
+	}
+	*cpu = cpu_s() - c0;
+	*wall_s = (double)(rs_now_us() - t0) / 1e6;
+	rs_queue_close(q);
+	rs_queue_destroy(q);
+}
+
 typedef struct wrun_s {
 	rs_worker_t *w;
 	rs_err_t err;
@@ -472,6 +526,18 @@ static int bench_overhead(void) {
 	       "%.2f CPU s (%.0f msgs per CPU s)\n",
 	       b.jobs, raw_wall, raw_rate, raw_cpu, raw_per_core);
 	fflush(stdout);
+	{
+		double qw, qc_, dw, dc;
+		queue_consume(&b, false, &qw, &qc_);
+		printf("rs_queue consumer (poll + done, 1 thread): %.0f msgs/s, "
+		       "%.0f msgs per CPU s\n",
+		       (double)b.jobs / qw, (double)b.jobs / qc_);
+		queue_consume(&b, true, &dw, &dc);
+		printf("rs_queue + rs_envelope_decode (1 thread): %.0f msgs/s, "
+		       "%.0f msgs per CPU s\n",
+		       (double)b.jobs / dw, (double)b.jobs / dc);
+		fflush(stdout);
+	}
 
 	r.w = rs_worker_new(b.conf, err, sizeof(err));
 	if (!r.w)
