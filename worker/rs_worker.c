@@ -49,6 +49,8 @@ typedef struct w_job_s {
 	rs_envelope_t env;
 	int attempts;         /**< attempts made by this worker */
 	int tenant_idx;       /**< index in the conf, -1 unknown */
+	bool counted;         /**< counted in its tenant's held */
+	bool deferring;       /**< produced to the retry topic on arrival */
 } w_job_t;
 
 /* One tenant's shared state: the Entra token provider (thread-safe). */
@@ -76,6 +78,7 @@ typedef struct w_tenant_s {
 	 * rate the first cut begins from. */
 	double rate;
 	int64_t next_slot_us;
+	int held;             /**< jobs held in the scheduler (main topic) */
 	int64_t win_start;
 	int win_cnt;
 	double rate_est;
@@ -184,8 +187,18 @@ static void w_job_free(w_job_t *j) {
 }
 
 /* Marks the job's message done (offset may advance) and frees the job. */
+/* A job leaves the worker: its tenant holds one job less. */
+static void w_job_uncount(rs_worker_t *w, w_job_t *j) {
+	if (!j->counted)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->tenants[j->tenant_idx].held--;
+	pthread_mutex_unlock(&w->lock);
+	j->counted = false;
+}
+
 static void w_job_done(rs_worker_t *w, w_job_t *j) {
-	(void)w;
+	w_job_uncount(w, j);
 	if (j->msg)
 		rs_queue_msg_done(j->q, j->msg);
 	j->msg = NULL;
@@ -195,7 +208,7 @@ static void w_job_done(rs_worker_t *w, w_job_t *j) {
 /* Gives the job's message back unfinished: its offset is not stored, so it
  * is redelivered to the partition's next owner (shutdown, revoke). */
 static void w_job_release(rs_worker_t *w, w_job_t *j) {
-	(void)w;
+	w_job_uncount(w, j);
 	if (j->msg)
 		rs_queue_msg_release(j->q, j->msg);
 	j->msg = NULL;
@@ -682,6 +695,8 @@ static void w_applied_send(rs_worker_t *w, w_job_t *j) {
 	}
 }
 
+static void w_hold(rs_worker_t *w, w_job_t *j);
+
 /* Delivery reports of the worker's producer.  DLQ records carry no
  * opaque (w_dlq_send flushes); applied records carry their job. */
 static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
@@ -691,6 +706,17 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 	(void)q;
 	if (!j)
 		return;
+	if (j->deferring) {
+		j->deferring = false;
+		if (err == RS_OK) {
+			w_job_done(w, j);
+			return;
+		}
+		/* Not stored in the retry topic: hold it after all. */
+		j->env.not_before = 0;
+		w_hold(w, j);
+		return;
+	}
 	if (err == RS_OK) {
 		w_job_done(w, j);
 		return;
@@ -850,12 +876,89 @@ static void w_invalid(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg,
 	cJSON_free(rec);
 }
 
-/* Poll thread: turns one message into a job and hands it to the
- * scheduler; jobs the push superseded are finished right here. */
-static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
-	size_t len = 0, n, i;
-	const void *val = rs_qmsg_value(msg, &len);
+/* Hands a decoded job to the scheduler; jobs the push superseded are
+ * finished right here.  Any thread (poll thread, delivery callback). */
+static void w_hold(rs_worker_t *w, w_job_t *j) {
 	rs_wjob_t *sup[W_SUP_MAX];
+	size_t n, i;
+
+	pthread_mutex_lock(&w->lock);
+	if (j->tenant_idx >= 0 && !j->counted) {
+		w->tenants[j->tenant_idx].held++;
+		j->counted = true;
+	}
+	n = rs_wsched_push(w->sched, &j->sj, sup, W_SUP_MAX);
+	w->st.superseded += n;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < n; i++) {
+		w_job_t *s = sup[i]->opaque;
+		rs_log(W_LOG, LOG_INFO, "JOB",
+		       "key %s generation %" PRId64 " superseded", s->sj.key,
+		       s->sj.generation);
+		w_count(w, s, "superseded");
+		w_job_done(w, s);
+	}
+}
+
+/*
+ * Guarantee 3 under a backlog: a tenant inside a Retry-After pause that
+ * already holds its share of worker.max_in_flight (a quarter) does not
+ * get more of the shared slots.  Its new arrivals go straight to the
+ * retry topic, due when the pause ends, and their jobs-topic messages are
+ * finished once that record is stored (w_on_delivery), so the other
+ * tenants keep the slots.  @returns true when the job was taken over.
+ */
+static bool w_defer_arrival(rs_worker_t *w, w_job_t *j) {
+	const w_tenant_t *t;
+	int64_t wait_ms;
+	int share = RS_MAX(w->g->worker.max_in_flight / 4, 1);
+	char *txt = NULL, err[256], att[16];
+	rs_queue_header_t h;
+	size_t len = 0;
+	rs_err_t e;
+
+	if (j->tenant_idx < 0 || !w->rq)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	t = &w->tenants[j->tenant_idx];
+	wait_ms = t->paused_until - rs_now_ms();
+	if (t->held < share || wait_ms <= 0) {
+		pthread_mutex_unlock(&w->lock);
+		return false;
+	}
+	pthread_mutex_unlock(&w->lock);
+	j->env.not_before = rs_wall_ms() + wait_ms;
+	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
+	    RS_OK) {
+		j->env.not_before = 0;
+		return false;
+	}
+	rs_snprintf(att, sizeof(att), "%d", j->attempts);
+	h.name = W_HDR_ATTEMPTS;
+	h.value = att;
+	h.size = strlen(att);
+	j->deferring = true;
+	e = rs_queue_produce(w->q, w->g->queue.kafka.topics.retry, j->env.key,
+			     strlen(j->env.key), txt, len, &h, 1, j);
+	rs_free(txt);
+	if (e != RS_OK) {
+		j->deferring = false;
+		j->env.not_before = 0;
+		return false;
+	}
+	pthread_mutex_lock(&w->lock);
+	w->st.deferred++;
+	pthread_mutex_unlock(&w->lock);
+	w_count(w, j, "deferred");
+	return true;
+}
+
+/* Poll thread: turns one message into a job and hands it to the
+ * scheduler (or, for a paused tenant over its share, the retry topic). */
+static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
+	size_t len = 0, i;
+	const void *val = rs_qmsg_value(msg, &len);
 	char err[256];
 	w_job_t *j;
 
@@ -903,18 +1006,10 @@ static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 	pthread_mutex_lock(&w->lock);
 	w->st.received++;
 	w->last_activity = rs_now_ms();
-	n = rs_wsched_push(w->sched, &j->sj, sup, W_SUP_MAX);
-	w->st.superseded += n;
-	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	for (i = 0; i < n; i++) {
-		w_job_t *s = sup[i]->opaque;
-		rs_log(W_LOG, LOG_INFO, "JOB",
-		       "key %s generation %" PRId64 " superseded", s->sj.key,
-		       s->sj.generation);
-		w_count(w, s, "superseded");
-		w_job_done(w, s);
-	}
+	if (q == w->q && w_defer_arrival(w, j))
+		return;
+	w_hold(w, j);
 }
 
 typedef struct w_revoke_s {
