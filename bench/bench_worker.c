@@ -10,7 +10,10 @@
  *                           rostersync-worker BINARY (RS_BENCH_WORKER_BIN)
  *                           runs for RS_BENCH_SECONDS (default 60) while
  *                           its VmRSS is sampled every 250 ms; prints the
- *                           peak (and the kernel's VmHWM) against 256 MB.
+ *                           peak (and the kernel's VmHWM) against 256 MB,
+ *                           and the worker's own in-flight and paused
+ *                           gauges (/metrics on RS_BENCH_METRICS_PORT,
+ *                           default 29596).
  *   bench_worker overhead   worker overhead: RS_BENCH_JOBS no-op jobs
  *                           (group.members with no adds and no removes: the
  *                           worker decodes, schedules, runs, records the
@@ -39,6 +42,7 @@
 #include "rs_worker.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -300,6 +304,48 @@ static long proc_kb(pid_t pid, const char *field) {
 	return v;
 }
 
+typedef struct mbuf_s {
+	char buf[1 << 16];
+	size_t len;
+} mbuf_t;
+
+static size_t mbuf_cb(char *p, size_t sz, size_t n, void *ud) {
+	mbuf_t *m = ud;
+	size_t add = sz * n;
+	if (m->len + add >= sizeof(m->buf))
+		add = sizeof(m->buf) - 1 - m->len;
+	memcpy(m->buf + m->len, p, add);
+	m->len += add;
+	m->buf[m->len] = '\0';
+	return sz * n;
+}
+
+/* A gauge of the worker's /metrics (unlabelled), -1 when unreadable. */
+static double scrape(int port, const char *name) {
+	static mbuf_t m;
+	char url[64];
+	const char *at;
+	CURL *c = curl_easy_init();
+	double v = -1;
+	m.len = 0;
+	m.buf[0] = '\0';
+	rs_snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mbuf_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &m);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
+	if (curl_easy_perform(c) == CURLE_OK) {
+		for (at = m.buf; (at = strstr(at, name)); at++)
+			if ((at == m.buf || at[-1] == '\n') &&
+			    at[strlen(name)] == ' ') {
+				v = strtod(at + strlen(name) + 1, NULL);
+				break;
+			}
+	}
+	curl_easy_cleanup(c);
+	return v;
+}
+
 static int bench_rss(void) {
 	static bench_t b;
 	const char *bin = getenv("RS_BENCH_WORKER_BIN");
@@ -312,8 +358,17 @@ static int bench_rss(void) {
 	pid_t pid;
 	int i, n = 0, status;
 
+	int mport = (int)env_long("RS_BENCH_METRICS_PORT", 29596);
+	double inflight, paused, max_inflight = 0, paused_seen = 0;
+
 	if (!bin)
 		die("RS_BENCH_WORKER_BIN is not set");
+	/* The worker's own gauges: jobs held and whether it paused. */
+	{
+		char x[64];
+		rs_snprintf(x, sizeof(x), "127.0.0.1:%d", mport);
+		ov_add(&b, "worker.metrics_listen=%s", x);
+	}
 	setup(&b, "rss", 4);
 	produce(&b, false);
 	rs_snprintf(rule, sizeof(rule),
@@ -352,9 +407,17 @@ static int bench_rss(void) {
 			die("the worker exited early");
 		if (rss > peak)
 			peak = rss;
+		inflight = scrape(mport, "rostersync_worker_jobs_in_flight");
+		paused = scrape(mport, "rostersync_queue_paused");
+		if (inflight > max_inflight)
+			max_inflight = inflight;
+		if (paused > 0)
+			paused_seen++;
 		if ((rs_now_ms() - t0) % 10000 < 250)
-			printf("  t=%3" PRId64 " s  VmRSS %6.1f MB\n",
-			       (rs_now_ms() - t0) / 1000, rss / 1024.0);
+			printf("  t=%3" PRId64 " s  VmRSS %6.1f MB  jobs in "
+			       "flight %.0f  paused %.0f\n",
+			       (rs_now_ms() - t0) / 1000, rss / 1024.0,
+			       inflight, paused);
 		usleep(250000);
 	}
 	hwm = proc_kb(pid, "VmHWM");
@@ -367,6 +430,9 @@ static int bench_rss(void) {
 		cJSON_Delete(j);
 		rs_free(s);
 	}
+	printf("figures: rss: jobs in flight at most %.0f (scraped every "
+	       "250 ms), paused in %.0f samples\n",
+	       max_inflight, paused_seen);
 	printf("figures: rss: backlog %ld jobs, target latency %ld ms, %d "
 	       "worker threads, extra settings [%s], %ld s: peak VmRSS %.1f MB, VmHWM %.1f MB "
 	       "(limit 256 MB): %s; %.0f Graph requests served (the backlog "
