@@ -24,6 +24,9 @@
  *   - in the applied topic, each key's generations never go down (an
  *     older generation never applied after a newer one, whichever worker)
  *     and end at ROUNDS;
+ *   - a late generation 10 for 10 keys, published after the run, is
+ *     superseded by every key's generation-24 mark (never stale, also
+ *     for keys that moved between workers);
  *   - B and C really took work while they were members, A kept working
  *     while they joined and left (its applies continue in every phase);
  *   - the DLQ is empty and every worker stopped cleanly.
@@ -39,6 +42,8 @@
 #define UP_AT 5
 #define DOWN_AT 15
 #define LATENCY_MS 60
+#define STALE_KEYS 10
+#define STALE_GEN 10
 
 typedef struct key_s {
 	const char *tenant;
@@ -204,6 +209,35 @@ int main(void) {
 	rs_test_say("converged %" PRId64 " ms after the last round (%s)\n",
 		    rs_now_ms() - t0 - (ROUNDS - 1) * 1000,
 		    why[0] ? why : "-");
+	/* A late, older generation for STALE_KEYS keys (a replayed or
+	 * delayed plan), published after A saw those keys' newest
+	 * generation, partly applied by B or C before it took them over:
+	 * it must be superseded, not applied. */
+	{
+		rs_worker_stats_t s0, s1;
+		rs_worker_stats(a->w, &s0);
+		for (k = 0; k < STALE_KEYS; k++) {
+			const key_t_ *K = &keys[k];
+			size_t len;
+			char *txt = pit_job(K->tenant, K->gid, STALE_GEN, NULL,
+					    &K->u[STALE_GEN], 1, &K->u[1],
+					    STALE_GEN - 1, rs_wall_ms(), &len);
+			pit_produce(&p, K->tenant, K->gid, txt, len);
+			rs_free(txt);
+		}
+		pit_flush(&p);
+		end = rs_now_ms() + rs_test_timeout_ms(30000);
+		do {
+			rs_sleep_ms(200);
+			rs_worker_stats(a->w, &s1);
+		} while (s1.received < s0.received + STALE_KEYS &&
+			 rs_now_ms() < end);
+		TEST_ASSERT(s1.superseded >= s0.superseded + STALE_KEYS,
+			    "late generation %d: received %" PRIu64
+			    ", superseded %" PRIu64 " of %d",
+			    STALE_GEN, s1.received - s0.received,
+			    s1.superseded - s0.superseded, STALE_KEYS);
+	}
 	rs_sleep_ms(1000); /* the last applied records */
 	pit_worker_stop(a, &sa);
 	rs_test_say("figures: A received %" PRIu64 " applied %" PRIu64
