@@ -1,8 +1,13 @@
 /*
  * 0510-cli-run.c - `rostersync run`: the planner and the worker pool in one
- * process on the embedded SQLite queue, against an in-process simulator
- * (3 tenants, 600 users).  The expected membership is computed here from
- * the simulator's state (sync_it.h), not by the planner.
+ * process, against an in-process simulator (3 tenants, 600 users).  The
+ * expected membership is computed here from the simulator's state
+ * (sync_it.h), not by the planner.
+ *
+ * Runs once per queue back-end: `0510-cli-run` (argument sqlite, label
+ * integration: the embedded queue, no broker) and `0512-cli-run-kafka`
+ * (argument kafka, label kafka: the test broker, a topic prefix and a
+ * consumer group of its own).
  *
  * Sub-tests:
  *   1. usage and configuration errors exit 2 (no config, bad -X, unknown
@@ -178,15 +183,30 @@ static void setup(run_t *r) {
 	rs_snprintf(r->db, sizeof(r->db), "%s/queue.db", r->dir);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
 	run_t r;
-	char xdb[600], xaudit[600], xrep[600], why[512], *out;
+	char xbackend[64], xdb[600], xaudit[600], xrep[600], why[512], *out;
+	char xprefix[160], xgroup[160], uniq[128];
+	/* Kafka: a group join takes seconds, so a longer idle wait. */
+	const char *idle;
+	bool kafka = argc > 1 && !strcmp(argv[1], "kafka");
 	long adds, removes;
 	double writes;
 	int groups, rc;
 
 	setup(&r);
-	rs_snprintf(xdb, sizeof(xdb), "queue.sqlite.path=%s", r.db);
+	rs_snprintf(xbackend, sizeof(xbackend), "queue.backend=%s",
+		    kafka ? "kafka" : "sqlite");
+	if (kafka)
+		rs_snprintf(xdb, sizeof(xdb), "queue.kafka.brokers=%s",
+			    rs_test_kafka_brokers());
+	else
+		rs_snprintf(xdb, sizeof(xdb), "queue.sqlite.path=%s", r.db);
+	/* Own topics and group, so runs never see each other's jobs. */
+	rs_test_unique_name("cli-run", uniq, sizeof(uniq));
+	rs_snprintf(xprefix, sizeof(xprefix), "queue.kafka.topic_prefix=%s.", uniq);
+	rs_snprintf(xgroup, sizeof(xgroup), "worker.group_id=%s", uniq);
+	idle = kafka ? "6" : "2";
 	rs_snprintf(xaudit, sizeof(xaudit), "planner.audit_dir=%s", r.dir);
 	rs_snprintf(xrep, sizeof(xrep), "planner.report_dir=%s/rep", r.dir);
 
@@ -199,8 +219,8 @@ int main(void) {
 					 "planner.interval=1ms", "--once", NULL};
 		const char *unknown[] = {"-c", r.conf, "--nope", NULL};
 		const char *stray[] = {"-c", r.conf, "extra", NULL};
-		const char *idle[] = {"-c", r.conf, "--until-idle", "0", NULL};
-		const char *const *cases[] = {bad_x, bad_val, unknown, stray, idle};
+		const char *bad_idle[] = {"-c", r.conf, "--until-idle", "0", NULL};
+		const char *const *cases[] = {bad_x, bad_val, unknown, stray, bad_idle};
 		size_t i;
 
 		unsetenv("ROSTERSYNC_CONFIG");
@@ -215,12 +235,12 @@ int main(void) {
 		}
 	}
 
-	SUB_TEST("--once on sqlite converges");
+	SUB_TEST("--once on %s converges", kafka ? "kafka" : "sqlite");
 	{
 		const char *args[] = {"-c", r.conf, "--once", "--force-removals",
-				      "--until-idle", "2",
-				      "-X", "queue.backend=sqlite", "-X", xdb,
-				      "-X", xaudit, "-X", xrep, NULL};
+				      "--until-idle", idle,
+				      "-X", xbackend, "-X", xdb, "-X", xprefix,
+				      "-X", xgroup, "-X", xaudit, "-X", xrep, NULL};
 		TEST_ASSERT(!it_converged(r.sim, why, sizeof(why), &groups),
 			    "the generated MSP starts out of sync");
 		rc = run_to_end(&r, args, &out);
@@ -244,9 +264,9 @@ int main(void) {
 
 	SUB_TEST("--once again: nothing to do, no write");
 	{
-		const char *args[] = {"-c", r.conf, "--once", "--until-idle", "1",
-				      "-X", "queue.backend=sqlite", "-X", xdb,
-				      "-X", xaudit, "-X", xrep, NULL};
+		const char *args[] = {"-c", r.conf, "--once", "--until-idle", idle,
+				      "-X", xbackend, "-X", xdb, "-X", xprefix,
+				      "-X", xgroup, "-X", xaudit, "-X", xrep, NULL};
 		rc = run_to_end(&r, args, &out);
 		TEST_ASSERT(rc == 0, "exit %d: %s", rc, out);
 		TEST_ASSERT(summary_get(out, "jobs") == 0 &&
@@ -266,8 +286,8 @@ int main(void) {
 		pid_t pid;
 		bool ok = false;
 		const char *args[] = {"-c", r.conf, "--force-removals",
-				      "-X", "queue.backend=sqlite", "-X", xdb,
-				      "-X", xaudit, "-X", xrep,
+				      "-X", xbackend, "-X", xdb, "-X", xprefix,
+				      "-X", xgroup, "-X", xaudit, "-X", xrep,
 				      "-X", "planner.interval=1h",
 				      "-X", xpm, "-X", xwm, NULL};
 
