@@ -243,16 +243,22 @@ static size_t jobs_done(const phase_t *ph) {
 static void progress(demo_t *d, const phase_t *ph, bool final, bool print) {
 	simstat_t st;
 	int64_t now = rs_now_ms();
-	char line[256];
+	char line[256], jobs[48];
 
 	sim_stat(d, &st);
 	rs_cli_report_sample(d->rep, now - d->t0, st.writes, st.requests,
 			     st.throttled);
+	/* Before anything is published there is no job count to show. */
+	if (ph->w || ph->jobs_total)
+		rs_snprintf(jobs, sizeof(jobs), "%zu/%zu", jobs_done(ph),
+			    ph->jobs_total);
+	else
+		rs_snprintf(jobs, sizeof(jobs), "-");
 	rs_snprintf(line, sizeof(line),
-		    "%s %-7s jobs %zu/%zu  changes %" PRIu64
+		    "%s %-7s jobs %s  changes %" PRIu64
 		    "  API calls %" PRIu64 "  429s %" PRIu64
 		    "  elapsed %.1f s",
-		    ph->sync, ph->step, jobs_done(ph), ph->jobs_total,
+		    ph->sync, ph->step, jobs,
 		    st.writes - ph->base.writes,
 		    st.requests - ph->base.requests,
 		    st.throttled - ph->base.throttled,
