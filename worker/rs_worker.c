@@ -74,14 +74,12 @@ typedef struct w_tenant_s {
 	 * starts are spaced 1/rate apart (rate in jobs/s, 0 = unpaced until
 	 * the first 429).  The rate is AIMD too: x0.85 per congestion event,
 	 * a small step up per success, so it settles just under the budget's
-	 * refill rate instead of bursting into it.  win_* estimate the start
-	 * rate the first cut begins from. */
+	 * refill rate instead of bursting into it. */
 	double rate;
+	double rate_cut;      /**< the rate that met the last 429 */
+	double lat_ewma;      /**< attempt duration, ms, smoothed */
 	int64_t next_slot_us;
 	int held;             /**< jobs held in the scheduler (main topic) */
-	int64_t win_start;
-	int win_cnt;
-	double rate_est;
 } w_tenant_t;
 
 /* Per pool-thread state. */
@@ -608,22 +606,12 @@ static bool w_can_run(rs_wjob_t *sj, void *opaque) {
 	return true;
 }
 
-/* A job of tenant @p t starts (under w->lock): reserves its pacing slot
- * and feeds the start-rate estimate. */
+/* A job of tenant @p t starts (under w->lock): reserves its pacing slot. */
 static void w_tenant_start(w_tenant_t *t) {
-	int64_t now = rs_now_ms();
 	t->running++;
 	if (t->rate > 0)
 		t->next_slot_us = RS_MAX(rs_now_us(), t->next_slot_us) +
 				  (int64_t)(1e6 / t->rate);
-	if (!t->win_start)
-		t->win_start = now;
-	t->win_cnt++;
-	if (now - t->win_start >= 1000) {
-		t->rate_est = t->win_cnt * 1000.0 / (double)(now - t->win_start);
-		t->win_start = now;
-		t->win_cnt = 0;
-	}
 }
 
 /*
@@ -642,20 +630,41 @@ static void w_tenant_adapt(rs_worker_t *w, w_tenant_t *t, bool throttled,
 	int64_t now = rs_now_ms();
 
 	t->running--;
+	/* Attempt duration, smoothed: limit / latency is the start rate the
+	 * tenant ran at, where the first pacing rate starts from. */
+	t->lat_ewma = t->lat_ewma > 0
+			      ? 0.8 * t->lat_ewma + 0.2 * (double)(now - started)
+			      : (double)(now - started);
 	if (!throttled) {
 		t->limit = t->limit + 1 / t->limit > max ? max
 							   : t->limit + 1 / t->limit;
+		/* Quick back to 90 % of the rate that met the last 429,
+		 * then a slow probe above it (CUBIC's idea, in steps). */
 		if (t->rate > 0)
-			t->rate += 0.008 + 0.00015 * t->rate;
+			t->rate += t->rate < 0.9 * t->rate_cut
+					   ? 0.05 + 0.001 * t->rate
+					   : 0.008 + 0.00015 * t->rate;
 		return;
 	}
 	if (pause_ms > 0 && now + pause_ms > t->paused_until)
 		t->paused_until = now + pause_ms;
 	if (started >= t->last_cut) {
 		t->limit = t->limit / 2 < 1 ? 1 : t->limit / 2;
-		t->rate = (t->rate > 0 ? t->rate
-				       : RS_MAX(t->rate_est, t->limit)) *
-			  0.85;
+		/* The first cut starts from the measured start rate, which
+		 * the bucket's saved-up budget may have inflated: halve it.
+		 * Later cuts are gentle. */
+		/* rate_cut remembers the highest recent rate that met a 429
+		 * (decaying 5 % per cut), so back-to-back cuts do not lower
+		 * the quick-recovery target with them. */
+		if (t->rate > 0) {
+			t->rate_cut = RS_MAX(t->rate, 0.95 * t->rate_cut);
+			t->rate *= 0.85;
+		} else {
+			t->rate_cut = RS_MAX(t->limit * 1000.0 /
+						     RS_MAX(t->lat_ewma, 1.0),
+					     1.0);
+			t->rate = t->rate_cut * 0.5;
+		}
 		if (t->rate < 0.1)
 			t->rate = 0.1;
 		t->last_cut = now;
