@@ -246,5 +246,6 @@ int main(void) {
 
 	rs_sim_destroy(e.sim);
 	rs_test_rmtree(e.dir);
+	e2e_cleanup(&e);
 	return rs_test_finish();
 }

@@ -52,8 +52,18 @@ static void add_x(e2e_t *e, const char *fmt, ...) {
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	TEST_ASSERT(e->xcnt + 2 <= (int)RS_ARRAY_SIZE(e->xargs),
+		    "too many -X arguments");
 	e->xargs[e->xcnt++] = rs_strdup("-X");
 	e->xargs[e->xcnt++] = rs_strdup(buf);
+}
+
+/* Frees what add_x kept (LeakSanitizer checks the test process too). */
+static void e2e_cleanup(e2e_t *e) {
+	int i;
+	for (i = 0; i < e->xcnt; i++)
+		rs_free(e->xargs[i]);
+	e->xcnt = 0;
 }
 
 /* Starts bin with the common -X arguments plus extra ones; stdout and
