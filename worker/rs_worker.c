@@ -911,12 +911,15 @@ static void w_hold(rs_worker_t *w, w_job_t *j) {
 }
 
 /*
- * Guarantee 3 under a backlog: a tenant inside a Retry-After pause that
- * already holds its share of worker.max_in_flight (a quarter) does not
- * get more of the shared slots.  Its new arrivals go straight to the
- * retry topic, due when the pause ends, and their jobs-topic messages are
- * finished once that record is stored (w_on_delivery), so the other
- * tenants keep the slots.  @returns true when the job was taken over.
+ * Guarantee 3 under a backlog: a tenant that already holds its share of
+ * worker.max_in_flight (a quarter) does not get more of the shared slots
+ * while it is inside a Retry-After pause, or while the slots are nearly
+ * all taken.  Its new arrivals go straight to the retry topic (due when
+ * the pause ends, or at once), and their jobs-topic messages are finished
+ * once that record is stored (w_on_delivery), so the other tenants keep
+ * the slots.  The retry consumer hands them back within its own bound;
+ * per-key order and supersede hold because they meet the same scheduler.
+ * @returns true when the job was taken over.
  */
 static bool w_defer_arrival(rs_worker_t *w, w_job_t *j) {
 	const w_tenant_t *t;
@@ -932,11 +935,19 @@ static bool w_defer_arrival(rs_worker_t *w, w_job_t *j) {
 	pthread_mutex_lock(&w->lock);
 	t = &w->tenants[j->tenant_idx];
 	wait_ms = t->paused_until - rs_now_ms();
-	if (t->held < share || wait_ms <= 0) {
+	/* Over its share, and either paused or the shared slots nearly
+	 * gone (a burst of one healthy tenant): the overflow waits in the
+	 * retry topic, due at the pause's end or at once. */
+	if (t->held < share ||
+	    (wait_ms <= 0 &&
+	     rs_wsched_cnt(w->sched) <
+		     (size_t)w->g->worker.max_in_flight * 3 / 4)) {
 		pthread_mutex_unlock(&w->lock);
 		return false;
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (wait_ms < 0)
+		wait_ms = 0;
 	j->env.not_before = rs_wall_ms() + wait_ms;
 	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
 	    RS_OK) {
@@ -1006,6 +1017,8 @@ static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 			break;
 		}
 	j->sj.opaque = j;
+	if (j->tenant_idx >= 0)
+		j->sj.load = &w->tenants[j->tenant_idx].running;
 	/* not_before is wall-clock; the scheduler runs on the monotonic
 	 * clock, so convert the remaining wait. */
 	if (j->env.not_before > 0) {

@@ -185,18 +185,24 @@ size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now,
 			  rs_wsched_can_run_cb_t *can_run, void *opaque) {
 	ws_key_t *k, *best = NULL;
+	int best_load = 0;
 	for (k = s->active; k; k = k->anext) {
 		rs_wjob_t *h = k->head;
+		int load;
 		if (k->busy || h->not_before > now)
 			continue;
-		if (!best || h->not_before < best->head->not_before ||
-		    (h->not_before == best->head->not_before &&
-		     h->seq < best->head->seq)) {
+		load = h->load ? *h->load : 0;
+		if (!best || load < best_load ||
+		    (load == best_load &&
+		     (h->not_before < best->head->not_before ||
+		      (h->not_before == best->head->not_before &&
+		       h->seq < best->head->seq)))) {
 			/* Asked only for a candidate that would win: a
 			 * saturated tenant is skipped, the others go on. */
 			if (can_run && !can_run(h, opaque))
 				continue;
 			best = k;
+			best_load = load;
 		}
 	}
 	if (!best)

@@ -29,6 +29,8 @@ struct rs_wjob_s {
 	int64_t generation;
 	int64_t not_before; /**< monotonic ms; 0 = now */
 	uint64_t seq;       /**< arrival order, set by rs_wsched_push */
+	const int *load;    /**< its tenant's running jobs (fairness), or
+			     *   NULL = 0; read under the caller's lock */
 	rs_wjob_t *next;    /**< FIFO link (scheduler private) */
 	void *opaque;       /**< the caller's job */
 };
@@ -66,9 +68,12 @@ size_t rs_wsched_push(rs_wsched_t *s, rs_wjob_t *job, rs_wjob_t **superseded,
 typedef bool(rs_wsched_can_run_cb_t)(rs_wjob_t *job, void *opaque);
 
 /**
- * @brief Takes the runnable job with the smallest (not_before, seq): the
- *        head of a key that is not busy, whose not_before <= now and that
- *        @p can_run admits (NULL = all).  Its key becomes busy.
+ * @brief Takes the runnable job with the smallest (*load, not_before, seq):
+ *        the head of a key that is not busy, whose not_before <= now and
+ *        that @p can_run admits (NULL = all).  Its key becomes busy.
+ *        Ranking by load first makes the pool fair across tenants: a
+ *        tenant with a burst of due jobs gets a thread after every other
+ *        tenant with due work, not all threads in arrival order.
  * @returns the job or NULL.
  */
 rs_wjob_t *rs_wsched_next(rs_wsched_t *s, int64_t now,

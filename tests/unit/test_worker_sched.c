@@ -218,6 +218,38 @@ static void test_wait_ms(void **state) {
 	assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
 }
 
+/* Fairness: the least-loaded tenant's due job goes first, even behind
+ * older jobs of a tenant that already runs some (a burst of one tenant
+ * must not take every thread in arrival order). */
+static void test_fair_by_load(void **state) {
+	rs_wsched_t *s = rs_wsched_new();
+	rs_wjob_t x1, x2, x3, y1, *sup[2];
+	int load_x = 0, load_y = 0;
+	(void)state;
+	job_init(&x1, "x/g1", 1);
+	job_init(&x2, "x/g2", 1);
+	job_init(&x3, "x/g3", 1);
+	job_init(&y1, "y/g1", 1);
+	x1.load = x2.load = x3.load = &load_x;
+	y1.load = &load_y;
+	rs_wsched_push(s, &x1, sup, 2);
+	rs_wsched_push(s, &x2, sup, 2);
+	rs_wsched_push(s, &x3, sup, 2);
+	rs_wsched_push(s, &y1, sup, 2);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &x1);
+	load_x = 1;
+	/* x2 and x3 are older, but tenant x already runs one. */
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &y1);
+	load_y = 1;
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &x2);
+	rs_wsched_finish(s, &x1, true);
+	rs_wsched_finish(s, &x2, true);
+	rs_wsched_finish(s, &y1, true);
+	assert_ptr_equal(rs_wsched_next(s, 0, NULL, NULL), &x3);
+	rs_wsched_finish(s, &x3, true);
+	rs_wsched_destroy(s);
+}
+
 /* A job parked for a retry is waiting, not running: a newer generation
  * supersedes it. */
 static void test_parked_superseded(void **state) {
@@ -247,6 +279,7 @@ int main(void) {
 		cmocka_unit_test(test_can_run),
 		cmocka_unit_test(test_parked_superseded),
 		cmocka_unit_test(test_wait_ms),
+		cmocka_unit_test(test_fair_by_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
