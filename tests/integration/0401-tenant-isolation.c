@@ -23,10 +23,13 @@
  * restarted worker B applies every one of them (released at shutdown, not
  * lost); every job's member is in its group; both DLQs empty.
  *
- * RS_IT_0401_5XX=1 (opt-in, FAILS today) adds phase C before B, the
+ * RS_IT_0401_5XX=1 (opt-in: it adds ~40 s) adds phase C before B, the
  * issue's other case: B's tenant 50 answers 100 % 503 (no Retry-After)
- * instead; same load, same bound.  With this test's cap of 40 it fails:
- * B's healthy p95 42-47 s against A's 114 ms (worker of 18:40).  The 5xx
+ * instead; same load, same bound.  It passes with the worker of 19:01
+ * (ratio 1.09: a tenant over its share sends its overflow through the
+ * retry topic once the slots are three-quarters taken).  With this test's
+ * cap of 40 it failed before that: B's healthy p95 42-47 s against A's
+ * 114 ms (worker of 18:40).  The 5xx
  * tenant's jobs wait out their exponential backoff (1, 2, 4... s, under
  * worker.retry_hold_max) in memory, each holding an in-flight slot, and
  * commit 8f8048d's relief only covers a tenant paused by a Retry-After,
