@@ -36,67 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Planner metrics, the same names as rostersync-planner serves (its
- * main.c keeps them out of the planner library), so dashboards do not
- * care which of the two runs the planner. */
-typedef struct run_metrics_s {
-	rs_metrics_t *m;
-	rs_metric_t *cycles, *changes, *errors, *unresolved, *seconds,
-		*last_ok;
-} run_metrics_t;
-
-static rs_err_t metrics_start(run_metrics_t *pm, const char *listen,
-			      char *errstr, size_t errstr_size) {
-	static const char *const result[] = {"result", NULL};
-	static const char *const action[] = {"action", NULL};
-
-	pm->m = rs_metrics_new();
-	pm->cycles = rs_metrics_register(pm->m, RS_METRIC_COUNTER,
-					 "rostersync_planner_cycles_total",
-					 "Planner cycles by result.", result,
-					 NULL, 0);
-	pm->changes = rs_metrics_register(
-		pm->m, RS_METRIC_COUNTER, "rostersync_planner_changes_total",
-		"Planned member changes (add, remove, held_back).", action,
-		NULL, 0);
-	pm->errors = rs_metrics_register(pm->m, RS_METRIC_COUNTER,
-					 "rostersync_planner_errors_total",
-					 "Tenant, publish and report failures.",
-					 NULL, NULL, 0);
-	pm->unresolved = rs_metrics_register(
-		pm->m, RS_METRIC_GAUGE, "rostersync_planner_unresolved",
-		"E-mails Entra did not know in the last cycle.", NULL, NULL, 0);
-	pm->seconds = rs_metrics_register(
-		pm->m, RS_METRIC_GAUGE, "rostersync_planner_cycle_seconds",
-		"Duration of the last cycle.", NULL, NULL, 0);
-	pm->last_ok = rs_metrics_register(
-		pm->m, RS_METRIC_GAUGE,
-		"rostersync_planner_last_success_timestamp_seconds",
-		"Wall clock of the last fully successful cycle.", NULL, NULL, 0);
-	return rs_metrics_serve(pm->m, listen, errstr, errstr_size);
-}
-
-static void metrics_cycle(run_metrics_t *pm, const rs_planner_summary_t *sum,
-			  bool ok) {
-	const char *v[1];
-
-	if (!pm->m)
-		return;
-	v[0] = ok ? "ok" : "error";
-	rs_metric_add(pm->cycles, v, 1);
-	v[0] = "add";
-	rs_metric_add(pm->changes, v, (double)sum->adds);
-	v[0] = "remove";
-	rs_metric_add(pm->changes, v, (double)sum->removes);
-	v[0] = "held_back";
-	rs_metric_add(pm->changes, v, (double)sum->held_back);
-	rs_metric_add(pm->errors, NULL, (double)sum->errors);
-	rs_metric_set(pm->unresolved, NULL, (double)sum->unresolved);
-	rs_metric_set(pm->seconds, NULL, sum->seconds);
-	if (ok)
-		rs_metric_set(pm->last_ok, NULL, (double)rs_wall_ms() / 1000.0);
-}
-
 static void usage(FILE *fp) {
 	fprintf(fp,
 		"usage: rostersync run -c FILE [-X key=value]... [--once]\n"
@@ -147,12 +86,12 @@ static rs_err_t worker_wait(rs_cli_task_t *t, rs_worker_t *w,
 }
 
 /* One cycle: summary line, metrics, exit code of the cycle. */
-static int cycle(rs_planner_t *p, run_metrics_t *pm) {
+static int cycle(rs_planner_t *p, rs_planner_metrics_t *pm) {
 	rs_planner_summary_t sum;
 	int rc = rs_planner_cycle(p, &sum) == RS_OK ? RS_CLI_EXIT_OK
 						    : RS_CLI_EXIT_FAIL;
 
-	metrics_cycle(pm, &sum, rc == RS_CLI_EXIT_OK);
+	rs_planner_metrics_cycle(pm, &sum, rc == RS_CLI_EXIT_OK);
 	rs_planner_summary_print(&sum, stdout);
 	fflush(stdout);
 	return rc;
@@ -172,7 +111,7 @@ int rs_cli_cmd_run(int argc, char **argv) {
 	rs_conf_t *conf = NULL;
 	rs_planner_t *p = NULL;
 	rs_worker_t *w = NULL;
-	run_metrics_t pm;
+	rs_planner_metrics_t *pm = NULL;
 	rs_cli_task_t task;
 	worker_arg_t wa;
 	volatile sig_atomic_t *stop = NULL;
@@ -184,7 +123,6 @@ int rs_cli_cmd_run(int argc, char **argv) {
 
 	memset(&co, 0, sizeof(co));
 	memset(&opts, 0, sizeof(opts));
-	memset(&pm, 0, sizeof(pm));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -248,12 +186,15 @@ int rs_cli_cmd_run(int argc, char **argv) {
 		goto out;
 	}
 	if (rs_conf_global(conf)->planner.metrics_listen &&
-	    *rs_conf_global(conf)->planner.metrics_listen &&
-	    metrics_start(&pm, rs_conf_global(conf)->planner.metrics_listen,
-			  errstr, sizeof(errstr)) != RS_OK) {
-		fprintf(stderr, "rostersync run: planner metrics: %s\n",
-			errstr);
-		goto out;
+	    *rs_conf_global(conf)->planner.metrics_listen) {
+		pm = rs_planner_metrics_new(
+			rs_conf_global(conf)->planner.metrics_listen, errstr,
+			sizeof(errstr));
+		if (!pm) {
+			fprintf(stderr, "rostersync run: planner metrics: %s\n",
+				errstr);
+			goto out;
+		}
 	}
 	rs_cli_signals_install(&stop);
 	wa.w = w;
@@ -261,7 +202,7 @@ int rs_cli_cmd_run(int argc, char **argv) {
 	if (once) {
 		/* Publish first, then consume: a pool started alongside
 		 * could count the planning time as idleness and leave. */
-		prc = cycle(p, &pm);
+		prc = cycle(p, pm);
 		if (*stop) {
 			/* Stopped during the cycle: what was published
 			 * waits in the queue for the next run. */
@@ -294,7 +235,7 @@ int rs_cli_cmd_run(int argc, char **argv) {
 		int64_t next;
 
 		/* The exit code reports the last cycle, as the planner's. */
-		prc = cycle(p, &pm);
+		prc = cycle(p, pm);
 		next = rs_now_ms() + rs_conf_global(conf)->planner.interval_ms;
 		while (!*stop && !rs_cli_task_done(&task) && rs_now_ms() < next)
 			rs_sleep_ms(RS_MIN(100, next - rs_now_ms()));
@@ -321,7 +262,7 @@ out:
 		rs_worker_stop(w);
 		rs_cli_task_join(&task);
 	}
-	rs_metrics_destroy(pm.m);
+	rs_planner_metrics_destroy(pm);
 	rs_planner_destroy(p);
 	rs_worker_destroy(w);
 	if (http)

@@ -29,66 +29,6 @@ static void on_signal(int sig) {
 	stop_requested = 1;
 }
 
-/* Planner metrics: cycle outcomes and planned changes, fed from each
- * cycle's summary (the planner library itself stays metrics-free). */
-typedef struct pl_metrics_s {
-	rs_metrics_t *m;
-	rs_metric_t *cycles, *changes, *errors, *unresolved, *seconds,
-		*last_ok;
-} pl_metrics_t;
-
-static rs_err_t metrics_start(pl_metrics_t *pm, const char *listen,
-			      char *errstr, size_t errstr_size) {
-	static const char *const result[] = {"result", NULL};
-	static const char *const action[] = {"action", NULL};
-
-	pm->m = rs_metrics_new();
-	pm->cycles = rs_metrics_register(pm->m, RS_METRIC_COUNTER,
-					 "rostersync_planner_cycles_total",
-					 "Planner cycles by result.", result,
-					 NULL, 0);
-	pm->changes = rs_metrics_register(
-		pm->m, RS_METRIC_COUNTER, "rostersync_planner_changes_total",
-		"Planned member changes (add, remove, held_back).", action,
-		NULL, 0);
-	pm->errors = rs_metrics_register(pm->m, RS_METRIC_COUNTER,
-					 "rostersync_planner_errors_total",
-					 "Tenant, publish and report failures.",
-					 NULL, NULL, 0);
-	pm->unresolved = rs_metrics_register(
-		pm->m, RS_METRIC_GAUGE, "rostersync_planner_unresolved",
-		"E-mails Entra did not know in the last cycle.", NULL, NULL, 0);
-	pm->seconds = rs_metrics_register(
-		pm->m, RS_METRIC_GAUGE, "rostersync_planner_cycle_seconds",
-		"Duration of the last cycle.", NULL, NULL, 0);
-	pm->last_ok = rs_metrics_register(
-		pm->m, RS_METRIC_GAUGE,
-		"rostersync_planner_last_success_timestamp_seconds",
-		"Wall clock of the last fully successful cycle.", NULL, NULL, 0);
-	return rs_metrics_serve(pm->m, listen, errstr, errstr_size);
-}
-
-static void metrics_cycle(pl_metrics_t *pm, const rs_planner_summary_t *sum,
-			  bool ok) {
-	const char *v[1];
-
-	if (!pm->m)
-		return;
-	v[0] = ok ? "ok" : "error";
-	rs_metric_add(pm->cycles, v, 1);
-	v[0] = "add";
-	rs_metric_add(pm->changes, v, (double)sum->adds);
-	v[0] = "remove";
-	rs_metric_add(pm->changes, v, (double)sum->removes);
-	v[0] = "held_back";
-	rs_metric_add(pm->changes, v, (double)sum->held_back);
-	rs_metric_add(pm->errors, NULL, (double)sum->errors);
-	rs_metric_set(pm->unresolved, NULL, (double)sum->unresolved);
-	rs_metric_set(pm->seconds, NULL, sum->seconds);
-	if (ok)
-		rs_metric_set(pm->last_ok, NULL, (double)rs_wall_ms() / 1000.0);
-}
-
 static void usage(FILE *fp) {
 	fprintf(fp,
 		"usage: rostersync-planner -c FILE [--once] [--dry-run] "
@@ -123,12 +63,11 @@ int main(int argc, char **argv) {
 	rs_planner_t *p = NULL;
 	rs_conf_t *conf = NULL;
 	struct sigaction sa;
-	pl_metrics_t pm;
+	rs_planner_metrics_t *pm = NULL;
 	char *errstr;
 	int c, rc = 2;
 
 	memset(&opts, 0, sizeof(opts));
-	memset(&pm, 0, sizeof(pm));
 	errstr = rs_calloc(1, ERRSTR_SIZE);
 	while ((c = getopt_long(argc, argv, "c:X:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -190,11 +129,16 @@ int main(int argc, char **argv) {
 	}
 
 	if (rs_conf_global(conf)->planner.metrics_listen &&
-	    metrics_start(&pm, rs_conf_global(conf)->planner.metrics_listen,
-			  errstr, ERRSTR_SIZE) != RS_OK) {
-		fprintf(stderr, "rostersync-planner: metrics: %s\n", errstr);
-		rc = 1;
-		goto out;
+	    *rs_conf_global(conf)->planner.metrics_listen) {
+		pm = rs_planner_metrics_new(
+			rs_conf_global(conf)->planner.metrics_listen, errstr,
+			ERRSTR_SIZE);
+		if (!pm) {
+			fprintf(stderr, "rostersync-planner: metrics: %s\n",
+				errstr);
+			rc = 1;
+			goto out;
+		}
 	}
 
 	memset(&sa, 0, sizeof(sa));
@@ -209,7 +153,7 @@ int main(int argc, char **argv) {
 		/* The exit code reports the last cycle: a long-running planner
 		 * stopped by SIGTERM after a good cycle exits 0. */
 		rc = rs_planner_cycle(p, &sum) == RS_OK ? 0 : 1;
-		metrics_cycle(&pm, &sum, rc == 0);
+		rs_planner_metrics_cycle(pm, &sum, rc == 0);
 		rs_planner_summary_print(&sum, stdout);
 		if (once || stop_requested)
 			break;
@@ -221,7 +165,7 @@ int main(int argc, char **argv) {
 			break;
 	}
 out:
-	rs_metrics_destroy(pm.m);
+	rs_planner_metrics_destroy(pm);
 	rs_planner_destroy(p);
 	rs_conf_destroy(conf);
 	rs_free(errstr);

@@ -107,4 +107,21 @@ rs_err_t rs_planner_cycle(rs_planner_t *p, rs_planner_summary_t *sum);
 /** @brief Writes the one-line summary ("tenants=.. groups=.."). */
 void rs_planner_summary_print(const rs_planner_summary_t *sum, FILE *fp);
 
+/** The planner's Prometheus metrics (opaque). */
+typedef struct rs_planner_metrics_s rs_planner_metrics_t;
+
+/**
+ * @brief Registers the planner metrics and serves /metrics, /healthz and
+ *        /readyz on @p listen ("host:port").
+ * @returns the handle or NULL with errstr filled.
+ */
+rs_planner_metrics_t *rs_planner_metrics_new(const char *listen,
+					     char *errstr,
+					     size_t errstr_size);
+/** @brief Feeds one cycle's summary (@p ok: the cycle succeeded).  NULL ok. */
+void rs_planner_metrics_cycle(rs_planner_metrics_t *pm,
+			      const rs_planner_summary_t *sum, bool ok);
+/** @brief Stops serving and frees.  Accepts NULL. */
+void rs_planner_metrics_destroy(rs_planner_metrics_t *pm);
+
 #endif /* RS_PLANNER_H */
