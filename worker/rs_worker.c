@@ -712,6 +712,7 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 			  void *msg_opaque, void *opaque) {
 	rs_worker_t *w = opaque;
 	w_job_t *j = msg_opaque;
+	bool draining;
 	(void)q;
 	if (!j)
 		return;
@@ -721,9 +722,16 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 			w_job_done(w, j);
 			return;
 		}
-		/* Not stored in the retry topic: hold it after all. */
+		/* Not stored in the retry topic: hold it after all, or,
+		 * when the pool is already draining, give it back. */
 		j->env.not_before = 0;
-		w_hold(w, j);
+		pthread_mutex_lock(&w->lock);
+		draining = w->draining;
+		pthread_mutex_unlock(&w->lock);
+		if (draining)
+			w_job_release(w, j);
+		else
+			w_hold(w, j);
 		return;
 	}
 	if (err == RS_OK) {
