@@ -1152,8 +1152,21 @@ static rs_err_t w_seed_cb(const rs_qmsg_t *msg, void *opaque) {
  * that protection (replay still checks), so they are logged, not fatal. */
 static void w_seed_applied(rs_worker_t *w) {
 	int64_t t0 = rs_now_ms();
-	rs_err_t err = rs_queue_scan(w->q, w->g->queue.kafka.topics.applied,
-				     60000, w_seed_cb, w);
+	rs_err_t err = RS_OK;
+	int attempt;
+
+	/* A topic created a moment ago may have no partition leader yet
+	 * (seen in the 04NN tests): retry a few times.  Marks only go up,
+	 * so reading records twice changes nothing. */
+	for (attempt = 0; attempt < 5; attempt++) {
+		if (attempt)
+			rs_sleep_ms(1000);
+		w->seeded = w->seed_bad = 0;
+		err = rs_queue_scan(w->q, w->g->queue.kafka.topics.applied,
+				    30000, w_seed_cb, w);
+		if (err == RS_OK || err == RS_ERR_NOT_FOUND)
+			break;
+	}
 
 	if (err != RS_OK && err != RS_ERR_NOT_FOUND)
 		rs_log(W_LOG, LOG_WARNING, "WORKER",
