@@ -91,36 +91,8 @@ static void integrity_check(e2e_t *e) {
 }
 
 static void setup(e2e_t *e) {
-	rs_sim_conf_t sc;
-	rs_sim_gen_t gen;
-	char errstr[512];
-	const char *bin = rs_test_env_required("RS_BINARY_DIR");
-
 	memset(e, 0, sizeof(*e));
-	rs_test_mkdtemp(e->dir, sizeof(e->dir));
-	rs_snprintf(e->planner, sizeof(e->planner),
-		    "%s/producer/rostersync-planner", bin);
-	rs_snprintf(e->worker, sizeof(e->worker),
-		    "%s/worker/rostersync-worker", bin);
-	TEST_ASSERT(access(e->planner, X_OK) == 0 && access(e->worker, X_OK) == 0,
-		    "planner/worker binaries missing in %s", bin);
-
-	rs_sim_conf_init(&sc);
-	sc.port = 0;
-	sc.threads = 4;
-	e->sim = rs_sim_new(&sc, errstr, sizeof(errstr));
-	TEST_ASSERT(e->sim, "sim: %s", errstr);
-	rs_sim_gen_init(&gen);
-	TEST_ASSERT(rs_sim_gen_parse(&gen, "tenants=4,users=400,queues=40,seed=7",
-				     errstr, sizeof(errstr)) == RS_OK, "%s", errstr);
-	TEST_ASSERT(rs_sim_generate(e->sim, &gen, errstr, sizeof(errstr)) == RS_OK,
-		    "generate: %s", errstr);
-	TEST_ASSERT(rs_sim_start(e->sim, errstr, sizeof(errstr)) == RS_OK,
-		    "start: %s", errstr);
-	rs_snprintf(errstr, sizeof(errstr), "%s/config", e->dir);
-	TEST_ASSERT(rs_sim_print_config(e->sim, errstr, errstr, sizeof(errstr)) ==
-			    RS_OK, "print-config: %s", errstr);
-	rs_snprintf(e->conf, sizeof(e->conf), "%s/config/rostersync.conf", e->dir);
+	e2e_setup_sim(e, "tenants=4,users=400,queues=40,seed=7");
 
 	rs_test_unique_name("e2e-sqlite", e->prefix, sizeof(e->prefix));
 	rs_snprintf(e->dlq_topic, sizeof(e->dlq_topic), "%s.jobs.dlq", e->prefix);

@@ -279,4 +279,39 @@ static int check_converged(e2e_t *e, const char *skip, const char *additive) {
 	return groups;
 }
 
+/* Temp dir, the planner and worker binaries of this build, and an
+ * in-process simulator with the generated MSP @p gen_spec whose printed
+ * configuration is e->conf.  Shared by 0320 and 0330. */
+static void e2e_setup_sim(e2e_t *e, const char *gen_spec) {
+	rs_sim_conf_t sc;
+	rs_sim_gen_t gen;
+	char errstr[512];
+	const char *bin = rs_test_env_required("RS_BINARY_DIR");
+
+	rs_test_mkdtemp(e->dir, sizeof(e->dir));
+	rs_snprintf(e->planner, sizeof(e->planner),
+		    "%s/producer/rostersync-planner", bin);
+	rs_snprintf(e->worker, sizeof(e->worker),
+		    "%s/worker/rostersync-worker", bin);
+	TEST_ASSERT(access(e->planner, X_OK) == 0 && access(e->worker, X_OK) == 0,
+		    "planner/worker binaries missing in %s", bin);
+
+	rs_sim_conf_init(&sc);
+	sc.port = 0;
+	sc.threads = 4;
+	e->sim = rs_sim_new(&sc, errstr, sizeof(errstr));
+	TEST_ASSERT(e->sim, "sim: %s", errstr);
+	rs_sim_gen_init(&gen);
+	TEST_ASSERT(rs_sim_gen_parse(&gen, gen_spec,
+				     errstr, sizeof(errstr)) == RS_OK, "%s", errstr);
+	TEST_ASSERT(rs_sim_generate(e->sim, &gen, errstr, sizeof(errstr)) == RS_OK,
+		    "generate: %s", errstr);
+	TEST_ASSERT(rs_sim_start(e->sim, errstr, sizeof(errstr)) == RS_OK,
+		    "start: %s", errstr);
+	rs_snprintf(errstr, sizeof(errstr), "%s/config", e->dir);
+	TEST_ASSERT(rs_sim_print_config(e->sim, errstr, errstr, sizeof(errstr)) ==
+			    RS_OK, "print-config: %s", errstr);
+	rs_snprintf(e->conf, sizeof(e->conf), "%s/config/rostersync.conf", e->dir);
+}
+
 #endif /* E2E_IT_H */
