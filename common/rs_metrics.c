@@ -166,12 +166,16 @@ static uint64_t hash_str(const char *s) {
 	return h;
 }
 
-static char *join_values(const rs_metric_t *f, const char *const *values) {
+/* Joins the label values into a lookup key, in @p buf when it fits (every
+ * add and observe looks a series up: the common case allocates nothing),
+ * else in a heap string. */
+static char *join_values(const rs_metric_t *f, const char *const *values,
+			 char *buf, size_t size) {
 	size_t i, len = 1;
 	char *key, *p;
 	for (i = 0; i < f->label_cnt; i++)
 		len += (values && values[i] ? strlen(values[i]) : 0) + 1;
-	key = rs_malloc(len);
+	key = len <= size ? buf : rs_malloc(len);
 	p = key;
 	for (i = 0; i < f->label_cnt; i++) {
 		size_t l = values && values[i] ? strlen(values[i]) : 0;
@@ -195,7 +199,8 @@ static void index_insert(rs_metric_t *f, size_t idx) {
  * Called with the registry lock held. */
 static series_t *series_get(rs_metric_t *f, const char *const *values,
 			    bool create) {
-	char *key = join_values(f, values);
+	char kbuf[512];
+	char *key = join_values(f, values, kbuf, sizeof(kbuf));
 	series_t *s = NULL;
 	size_t slot, i;
 
@@ -230,8 +235,7 @@ static series_t *series_get(rs_metric_t *f, const char *const *values,
 			index_insert(f, i);
 	}
 	s = rs_calloc(1, sizeof(*s));
-	s->key = key;
-	key = NULL;
+	s->key = rs_strdup(key);
 	s->values = rs_calloc(f->label_cnt ? f->label_cnt : 1, sizeof(char *));
 	for (i = 0; i < f->label_cnt; i++)
 		s->values[i] = rs_strdup(values && values[i] ? values[i] : "");
@@ -241,7 +245,8 @@ static series_t *series_get(rs_metric_t *f, const char *const *values,
 	index_insert(f, f->series_cnt);
 	f->series_cnt++;
 out:
-	rs_free(key);
+	if (key != kbuf)
+		rs_free(key);
 	return s;
 }
 

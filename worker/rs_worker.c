@@ -32,7 +32,11 @@
 #include <unistd.h>
 
 /* Superseded jobs returned by one push: a key rarely has more waiting. */
-#define W_SUP_MAX 64
+#define W_SUP_PUSH 64
+/* ... and by one batch of arrivals, finished once the lock is dropped. */
+#define W_SUP_MAX 256
+/* Messages the poll thread takes per batch (w_receive). */
+#define W_BATCH 64
 /* Raw payload kept in an "invalid" DLQ record. */
 #define W_RAW_MAX (64 * 1024)
 /* How long a member may wait for its first partitions before an empty
@@ -44,7 +48,7 @@ typedef struct w_job_s {
 	rs_wjob_t sj;         /**< scheduler view; sj.opaque = this */
 	rs_queue_t *q;        /**< the handle msg came from (jobs or retry) */
 	rs_qmsg_t *msg;       /**< NULL once done/released */
-	char *topic;
+	const char *topic;    /**< msg's topic (borrowed) */
 	int32_t partition;
 	rs_envelope_t env;
 	int attempts;         /**< attempts made by this worker */
@@ -89,6 +93,8 @@ typedef struct w_thread_s {
 	rs_http_t *http;
 	rs_graph_t **graphs; /**< per tenant index, lazily */
 	uint64_t rnd;        /**< xorshift state for jitter */
+	pthread_cond_t cond; /**< this thread's wake-up (w_wake) */
+	bool signaled;       /**< woken by w_wake, not by its timeout */
 } w_thread_t;
 
 struct rs_worker_s {
@@ -103,17 +109,21 @@ struct rs_worker_s {
 	rs_metric_t *m_limit;     /**< per-tenant concurrency limit */
 	rs_metric_t *m_paused;    /**< 1 while fetching is paused */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;   /**< work arrived / job finished / stop */
 	pthread_mutex_t dlq_lock; /**< one produce+flush at a time */
 	rs_wsched_t *sched;
 	w_tenant_t *tenants;
 	size_t tenant_cnt;
+	uint32_t *tenant_slots;  /**< id hash -> index + 1 (0 = empty) */
+	size_t tenant_slot_cnt;  /**< a power of two, at least 2 x tenants */
 	w_thread_t *threads;
 	int thread_cnt;
 	atomic_bool stop;      /**< rs_worker_stop(): from a signal handler */
 	atomic_bool ready;     /**< /readyz: consuming, not draining */
 	bool draining;         /**< pool: no new jobs, exit when idle */
 	int64_t wake_us;       /**< earliest pause/pacing end refused */
+	struct w_thread_s **idle; /**< pool threads waiting, a stack */
+	int idle_cnt;
+	pthread_condattr_t cattr; /**< CLOCK_MONOTONIC, for the threads' */
 	size_t seeded;         /**< applied records read at start */
 	size_t seed_bad;       /**< unreadable applied records */
 	int64_t last_activity; /**< monotonic ms of the last arrival/finish */
@@ -179,8 +189,6 @@ static void w_job_free(w_job_t *j) {
 	if (!j)
 		return;
 	rs_envelope_cleanup(&j->env);
-	rs_free(j->topic);
-	rs_free(j->sj.key);
 	rs_free(j);
 }
 
@@ -282,6 +290,45 @@ static char *w_invalid_record(const void *val, size_t len, const char *why) {
 /* ------------------------------------------------------------------ */
 /* Tenants and Graph clients                                          */
 
+/* FNV-1a of a tenant id, for the id -> index table. */
+static uint32_t w_tenant_hash(const char *s) {
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* Builds the id -> index table (open addressing, at most half full):
+ * every job looks its tenant up, and an MSP has hundreds. */
+static void w_tenant_index(rs_worker_t *w) {
+	size_t i, cap = 16;
+	while (cap < w->tenant_cnt * 2)
+		cap *= 2;
+	w->tenant_slot_cnt = cap;
+	w->tenant_slots = rs_calloc(cap, sizeof(*w->tenant_slots));
+	for (i = 0; i < w->tenant_cnt; i++) {
+		size_t s = w_tenant_hash(rs_conf_tenant(w->conf, i)->id) &
+			   (cap - 1);
+		while (w->tenant_slots[s])
+			s = (s + 1) & (cap - 1);
+		w->tenant_slots[s] = (uint32_t)i + 1;
+	}
+}
+
+/* The configuration index of tenant @p id, -1 when unknown (or NULL). */
+static int w_tenant_find(const rs_worker_t *w, const char *id) {
+	size_t s;
+	if (!id)
+		return -1;
+	s = w_tenant_hash(id) & (w->tenant_slot_cnt - 1);
+	for (; w->tenant_slots[s]; s = (s + 1) & (w->tenant_slot_cnt - 1)) {
+		size_t i = w->tenant_slots[s] - 1;
+		if (!strcmp(rs_conf_tenant(w->conf, i)->id, id))
+			return (int)i;
+	}
+	return -1;
+}
+
 /* Creates the tenant's Entra provider (called under w->lock; rs_auth_new
  * sends nothing, so this is quick).  The secret is wiped right after. */
 static void w_tenant_setup(rs_worker_t *w, size_t idx) {
@@ -349,7 +396,7 @@ fail:
 }
 
 /* This thread's Graph client for the tenant, NULL with *why set. */
-static rs_graph_t *w_graph_get(w_thread_t *th, const char *tenant,
+static rs_graph_t *w_graph_get(w_thread_t *th, int tenant_idx,
 			       const char **why) {
 	rs_worker_t *w = th->w;
 	const rs_conf_tenant_t *tn;
@@ -359,13 +406,9 @@ static rs_graph_t *w_graph_get(w_thread_t *th, const char *tenant,
 	bool failed;
 
 	*why = "unknown tenant";
-	if (!tenant)
+	if (tenant_idx < 0)
 		return NULL;
-	for (idx = 0; idx < w->tenant_cnt; idx++)
-		if (!strcmp(rs_conf_tenant(w->conf, idx)->id, tenant))
-			break;
-	if (idx == w->tenant_cnt)
-		return NULL;
+	idx = (size_t)tenant_idx;
 	tn = rs_conf_tenant(w->conf, idx);
 	if (!tn->enabled) {
 		*why = "tenant disabled";
@@ -425,12 +468,19 @@ static uint64_t w_rand(void *opaque) {
 	return th->rnd;
 }
 
+/* What one attempt did, for the caller to account under one lock. */
+typedef struct w_attempt_s {
+	int64_t delay_ms;   /**< W_OUT_RETRY: the wait */
+	uint64_t writes;    /**< Graph writes sent */
+	uint64_t requests;  /**< HTTP requests sent */
+	bool throttled;     /**< a 429 was met */
+} w_attempt_t;
+
 /*
- * Runs one attempt of @p j.  On W_OUT_RETRY *delay_ms is the wait; on
- * W_OUT_DLQ an error entry was appended to the envelope.
+ * Runs one attempt of @p j (no lock held).  On W_OUT_RETRY a->delay_ms is
+ * the wait; on W_OUT_DLQ an error entry was appended to the envelope.
  */
-static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
-			   uint64_t *writes, bool *throttled) {
+static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, w_attempt_t *a) {
 	rs_worker_t *w = th->w;
 	rs_env_group_members_t *m = &j->env.members;
 	rs_graph_call_t call;
@@ -448,7 +498,7 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 		why = "unsupported job kind";
 		goto permanent;
 	}
-	gr = w_graph_get(th, j->env.tenant, &why);
+	gr = w_graph_get(th, j->tenant_idx, &why);
 	if (!gr)
 		goto permanent;
 	n = m->add_cnt > m->remove_cnt ? m->add_cnt : m->remove_cnt;
@@ -469,12 +519,9 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 					    m->remove_cnt, &call, NULL);
 	}
 	rs_free(ids);
-	*writes = call.writes;
-	*throttled = call.throttled > 0;
-	pthread_mutex_lock(&w->lock);
-	w->st.graph_writes += call.writes;
-	w->st.http_requests += call.requests;
-	pthread_mutex_unlock(&w->lock);
+	a->writes = call.writes;
+	a->requests = call.requests;
+	a->throttled = call.throttled > 0;
 	if (!e)
 		return call.writes ? W_OUT_APPLIED : W_OUT_NOOP;
 
@@ -495,7 +542,7 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, int64_t *delay_ms,
 		int64_t ra = rs_error_retry_after_ms(e);
 		/* Retry-After is the server's budget: honoured exactly.
 		 * Without it, exponential backoff with full jitter. */
-		*delay_ms = ra >= 0 ? ra
+		a->delay_ms = ra >= 0 ? ra
 				    : rs_http_backoff_ms(j->attempts - 1,
 							 w->g->worker.retry_base_ms,
 							 w->g->worker.retry_max_ms,
@@ -590,13 +637,13 @@ static bool w_can_run(rs_wjob_t *sj, void *opaque) {
 		return true;
 	t = &w->tenants[j->tenant_idx];
 	if (t->running >= (int)t->limit)
-		return false; /* a finishing job broadcasts */
+		return false; /* its next finish picks again */
 	{
 		int64_t now_us = rs_now_us();
 		int64_t until = RS_MAX(t->paused_until * 1000,
 				       t->rate > 0 ? t->next_slot_us : 0);
 		if (now_us < until) {
-			/* Nothing broadcasts when a pause ends: the pool
+			/* Nothing wakes the pool when a pause ends: the pool
 			 * sleeps until the earliest one instead. */
 			if (until < w->wake_us)
 				w->wake_us = until;
@@ -704,7 +751,7 @@ static void w_applied_send(rs_worker_t *w, w_job_t *j) {
 	}
 }
 
-static void w_hold(rs_worker_t *w, w_job_t *j);
+static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival);
 
 /* Delivery reports of the worker's producer.  DLQ records carry no
  * opaque (w_dlq_send flushes); applied records carry their job. */
@@ -731,7 +778,7 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 		if (draining)
 			w_job_release(w, j);
 		else
-			w_hold(w, j);
+			w_hold(w, j, false);
 		return;
 	}
 	if (err == RS_OK) {
@@ -745,114 +792,203 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 	w_job_release(w, j);
 }
 
+/*
+ * Wakes one idle pool thread, if any (under w->lock).  Each thread waits
+ * on its own condition variable and the idle ones form a stack, so a
+ * wake-up reaches exactly one sleeping thread, never one already woken:
+ * a shared condition broadcast on every arrival and every finish cost
+ * more CPU than the jobs themselves (bench/worker-bench overhead: over
+ * half the pool's samples were futex wake-ups and context switches).
+ * The most recently idle thread goes first (its cache is warm).
+ */
+static void w_wake(rs_worker_t *w) {
+	w_thread_t *th;
+	if (w->idle_cnt == 0)
+		return;
+	th = w->idle[--w->idle_cnt];
+	th->signaled = true;
+	pthread_cond_signal(&th->cond);
+}
+
+/* Takes the next runnable job, if any (under w->lock), and counts it as
+ * started, so w_can_run sees it at once and no thread overshoots. */
+static rs_wjob_t *w_pick(rs_worker_t *w) {
+	rs_wjob_t *sj;
+	w_job_t *j;
+
+	w->wake_us = INT64_MAX;
+	sj = rs_wsched_next(w->sched, rs_now_ms(), w_can_run, w);
+	if (!sj)
+		return NULL;
+	j = sj->opaque;
+	if (j->tenant_idx >= 0)
+		w_tenant_start(&w->tenants[j->tenant_idx]);
+	/* More may be waiting: pass the baton to one idle thread. */
+	if (rs_wsched_cnt(w->sched) > rs_wsched_running(w->sched))
+		w_wake(w);
+	return sj;
+}
+
+/* Waits for work (under w->lock) until the earliest due time, pause end
+ * or pacing slot, or a wake-up. */
+static void w_idle_wait(rs_worker_t *w, w_thread_t *th) {
+	int64_t now = rs_now_ms();
+	int64_t wait = rs_wsched_wait_ms(w->sched, now, 200);
+	struct timespec ts;
+
+	if (w->wake_us != INT64_MAX)
+		wait = RS_MIN(wait,
+			      RS_MAX((w->wake_us - rs_now_us()) / 1000 + 1, 1));
+	/* Never a wait computed from a past deadline (a due job its
+	 * tenant's limit holds back): a negative tv_nsec made
+	 * pthread_cond_timedwait fail with EINVAL without releasing the
+	 * lock, and this thread spun holding it for ever (the 0320 hang). */
+	rs_abstime_ms(CLOCK_MONOTONIC, wait, &ts);
+	th->signaled = false;
+	w->idle[w->idle_cnt++] = th;
+	pthread_cond_timedwait(&th->cond, &w->lock, &ts);
+	if (!th->signaled) {
+		/* Timed out (or spurious): still on the stack. */
+		int i;
+		for (i = 0; i < w->idle_cnt; i++)
+			if (w->idle[i] == th) {
+				w->idle[i] = w->idle[--w->idle_cnt];
+				break;
+			}
+	}
+}
+
+/* The job leaves the scheduler's hold (under w->lock): its tenant holds
+ * one job less (w_job_uncount without the lock round trip). */
+static void w_job_uncount_locked(rs_worker_t *w, w_job_t *j) {
+	if (!j->counted)
+		return;
+	w->tenants[j->tenant_idx].held--;
+	j->counted = false;
+}
+
+/*
+ * A pool thread.  Per job it takes w->lock twice: once to account the
+ * attempt, finish (or park) the job and take the next one, once inside
+ * rs_queue when the message is done.  Nothing slow runs under the lock:
+ * the Graph calls, the DLQ and retry-topic records and the applied record
+ * are all sent outside it.
+ */
 static void *w_pool_main(void *arg) {
 	w_thread_t *th = arg;
 	rs_worker_t *w = th->w;
+	rs_wjob_t *sj = NULL;
 
 	pthread_mutex_lock(&w->lock);
-	while (!w->draining) {
-		int64_t now = rs_now_ms(), delay = 0, started;
-		uint64_t writes = 0;
-		bool throttled;
-		rs_wjob_t *sj;
+	for (;;) {
+		w_attempt_t a = {0, 0, 0, false};
+		const char *outcome = NULL;
+		bool adapted = false, moved = false, parked = false;
+		int64_t started;
 		w_outcome_t out;
 		w_job_t *j;
-		struct timespec ts;
 
-		w->wake_us = INT64_MAX;
-		sj = rs_wsched_next(w->sched, now, w_can_run, w);
 		if (!sj) {
-			int64_t wait = rs_wsched_wait_ms(w->sched, now, 200);
-			if (w->wake_us != INT64_MAX)
-				wait = RS_MIN(wait,
-					      RS_MAX((w->wake_us - rs_now_us()) /
-							     1000 +
-						     1,
-						     1));
-			/* Never a wait computed from a past deadline (a due
-			 * job its tenant's limit holds back): a negative
-			 * tv_nsec made pthread_cond_timedwait fail with
-			 * EINVAL without releasing the lock, and this thread
-			 * spun holding it for ever (the 0320 hang). */
-			rs_abstime_ms(CLOCK_MONOTONIC, wait, &ts);
-			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
-			continue;
-		}
-		/* Counted before the lock is dropped, so w_can_run sees
-		 * this job at once and another thread can't overshoot. */
-		j = sj->opaque;
-		if (j->tenant_idx >= 0)
-			w_tenant_start(&w->tenants[j->tenant_idx]);
-		pthread_mutex_unlock(&w->lock);
-
-		throttled = false;
-		started = rs_now_ms();
-		out = w_apply(th, j, &delay, &writes, &throttled);
-		pthread_mutex_lock(&w->lock);
-		if (j->tenant_idx >= 0)
-			w_tenant_adapt(w, &w->tenants[j->tenant_idx],
-				       throttled, started,
-				       throttled && out == W_OUT_RETRY ? delay
-								      : 0);
-		pthread_mutex_unlock(&w->lock);
-		if (out == W_OUT_DLQ && !w_dlq_job(w, j)) {
-			/* Not stored in the DLQ (stopping or fatal): give the
-			 * message back so it is redelivered, never dropped. */
-			pthread_mutex_lock(&w->lock);
-			rs_wsched_finish(w->sched, sj, false);
-			w->st.released++;
-			pthread_mutex_unlock(&w->lock);
-			w_job_release(w, j);
-			pthread_mutex_lock(&w->lock);
-			continue;
-		}
-		/* Finishing counts as activity: --until-idle waits for the
-		 * idle period after the LAST job, not after the last poll. */
-		pthread_mutex_lock(&w->lock);
-		w->last_activity = rs_now_ms();
-		if (out == W_OUT_RETRY && w->rq &&
-		    delay > w->g->worker.retry_hold_max_ms) {
-			bool moved;
-			pthread_mutex_unlock(&w->lock);
-			moved = w_defer(w, j, delay);
-			pthread_mutex_lock(&w->lock);
-			if (moved) {
-				/* Finished here, not applied: the same
-				 * generation may come back and run. */
-				rs_wsched_finish(w->sched, sj, false);
-				w->st.deferred++;
-				w_count(w, j, "deferred");
-				pthread_cond_broadcast(&w->cond);
-				pthread_mutex_unlock(&w->lock);
-				w_job_done(w, j);
-				pthread_mutex_lock(&w->lock);
+			if (w->draining)
+				break;
+			sj = w_pick(w);
+			if (!sj) {
+				w_idle_wait(w, th);
 				continue;
 			}
 		}
-		if (out == W_OUT_RETRY) {
-			rs_wsched_retry(w->sched, sj, rs_now_ms() + delay);
+		j = sj->opaque;
+		pthread_mutex_unlock(&w->lock);
+
+		started = rs_now_ms();
+		out = w_apply(th, j, &a);
+		/* The slow paths (a record sent and flushed) adapt first, so
+		 * the attempt's duration is measured without them. */
+		if (out == W_OUT_DLQ ||
+		    (out == W_OUT_RETRY && w->rq &&
+		     a.delay_ms > w->g->worker.retry_hold_max_ms)) {
+			pthread_mutex_lock(&w->lock);
+			if (j->tenant_idx >= 0)
+				w_tenant_adapt(w, &w->tenants[j->tenant_idx],
+					       a.throttled, started,
+					       a.throttled &&
+							       out == W_OUT_RETRY
+						       ? a.delay_ms
+						       : 0);
+			pthread_mutex_unlock(&w->lock);
+			adapted = true;
+			if (out == W_OUT_DLQ && !w_dlq_job(w, j)) {
+				/* Not stored in the DLQ (stopping or fatal):
+				 * give the message back so it is
+				 * redelivered, never dropped. */
+				pthread_mutex_lock(&w->lock);
+				rs_wsched_finish(w->sched, sj, false);
+				w->st.released++;
+				w_job_uncount_locked(w, j);
+				sj = NULL;
+				pthread_mutex_unlock(&w->lock);
+				w_job_release(w, j);
+				pthread_mutex_lock(&w->lock);
+				continue;
+			}
+			/* Guarantee 5: a long wait leaves memory. */
+			if (out == W_OUT_RETRY)
+				moved = w_defer(w, j, a.delay_ms);
+		}
+
+		pthread_mutex_lock(&w->lock);
+		if (!adapted && j->tenant_idx >= 0)
+			w_tenant_adapt(w, &w->tenants[j->tenant_idx],
+				       a.throttled, started,
+				       a.throttled && out == W_OUT_RETRY
+					       ? a.delay_ms
+					       : 0);
+		w->st.graph_writes += a.writes;
+		w->st.http_requests += a.requests;
+		/* Finishing counts as activity: --until-idle waits for the
+		 * idle period after the LAST job, not after the last poll. */
+		w->last_activity = rs_now_ms();
+		if (out == W_OUT_RETRY && !moved) {
+			/* Parked in the scheduler, holding no thread: once
+			 * the lock drops another thread may take it, so it
+			 * is counted here. */
+			rs_wsched_retry(w->sched, sj, rs_now_ms() + a.delay_ms);
 			w->st.retried++;
 			w_count(w, j, "retried");
-			pthread_cond_broadcast(&w->cond);
-			continue;
-		}
-		rs_wsched_finish(w->sched, sj, out != W_OUT_DLQ);
-		if (out == W_OUT_APPLIED) {
-			w->st.applied++;
-			w_count(w, j, "applied");
-		} else if (out == W_OUT_NOOP) {
-			w->st.noop++;
-			w_count(w, j, "noop");
+			parked = true;
+			w_wake(w); /* an idle thread re-arms its wait */
+		} else if (moved) {
+			/* Finished here, not applied: the same generation
+			 * may come back and run. */
+			rs_wsched_finish(w->sched, sj, false);
+			w->st.deferred++;
+			outcome = "deferred";
 		} else {
-			w->st.dead_lettered++;
-			w_count(w, j, "dead_lettered");
+			rs_wsched_finish(w->sched, sj, out != W_OUT_DLQ);
+			if (out == W_OUT_APPLIED) {
+				w->st.applied++;
+				outcome = "applied";
+			} else if (out == W_OUT_NOOP) {
+				w->st.noop++;
+				outcome = "noop";
+			} else {
+				w->st.dead_lettered++;
+				outcome = "dead_lettered";
+			}
 		}
-		pthread_cond_broadcast(&w->cond);
+		if (!parked)
+			w_job_uncount_locked(w, j);
+		sj = w->draining ? NULL : w_pick(w);
 		pthread_mutex_unlock(&w->lock);
-		if (out == W_OUT_DLQ)
-			w_job_done(w, j);
-		else
-			w_applied_send(w, j);
+		if (!parked) {
+			w_count(w, j, outcome);
+			/* The applied record finishes the message once it is
+			 * delivered (w_on_delivery); the others are done. */
+			if (out == W_OUT_APPLIED || out == W_OUT_NOOP)
+				w_applied_send(w, j);
+			else
+				w_job_done(w, j);
+		}
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -894,19 +1030,24 @@ static void w_invalid(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg,
 }
 
 /* Hands a decoded job to the scheduler; jobs the push superseded are
- * finished right here.  Any thread (poll thread, delivery callback). */
-static void w_hold(rs_worker_t *w, w_job_t *j) {
+ * finished right here.  Any thread (poll thread, delivery callback);
+ * @p arrival counts it as received (one lock round trip for both). */
+static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
 	rs_wjob_t *sup[W_SUP_MAX];
 	size_t n, i;
 
 	pthread_mutex_lock(&w->lock);
+	if (arrival) {
+		w->st.received++;
+		w->last_activity = rs_now_ms();
+	}
 	if (j->tenant_idx >= 0 && !j->counted) {
 		w->tenants[j->tenant_idx].held++;
 		j->counted = true;
 	}
 	n = rs_wsched_push(w->sched, &j->sj, sup, W_SUP_MAX);
 	w->st.superseded += n;
-	pthread_cond_broadcast(&w->cond);
+	w_wake(w);
 	pthread_mutex_unlock(&w->lock);
 	for (i = 0; i < n; i++) {
 		w_job_t *s = sup[i]->opaque;
@@ -929,33 +1070,37 @@ static void w_hold(rs_worker_t *w, w_job_t *j) {
  * per-key order and supersede hold because they meet the same scheduler.
  * @returns true when the job was taken over.
  */
-static bool w_defer_arrival(rs_worker_t *w, w_job_t *j) {
-	const w_tenant_t *t;
-	int64_t wait_ms;
+/* The condition (under w->lock): over its share, and either paused or the
+ * shared slots nearly gone (a burst of one healthy tenant): the overflow
+ * waits in the retry topic, due at the pause's end (*wait_ms) or at once. */
+static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
+			       int64_t *wait_ms) {
 	int share = RS_MAX(w->g->worker.max_in_flight / 4, 1);
+	const w_tenant_t *t;
+
+	if (j->tenant_idx < 0 || !w->rq || j->q != w->q)
+		return false;
+	t = &w->tenants[j->tenant_idx];
+	*wait_ms = t->paused_until - rs_now_ms();
+	if (t->held < share ||
+	    (*wait_ms <= 0 &&
+	     rs_wsched_cnt(w->sched) <
+		     (size_t)w->g->worker.max_in_flight * 3 / 4))
+		return false;
+	if (*wait_ms < 0)
+		*wait_ms = 0;
+	return true;
+}
+
+/* Sends a job w_defer_due_locked chose to the retry topic (no lock
+ * held).  @returns false when it could not be queued: the caller holds
+ * it instead. */
+static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
 	char *txt = NULL, err[256], att[16];
 	rs_queue_header_t h;
 	size_t len = 0;
 	rs_err_t e;
 
-	if (j->tenant_idx < 0 || !w->rq)
-		return false;
-	pthread_mutex_lock(&w->lock);
-	t = &w->tenants[j->tenant_idx];
-	wait_ms = t->paused_until - rs_now_ms();
-	/* Over its share, and either paused or the shared slots nearly
-	 * gone (a burst of one healthy tenant): the overflow waits in the
-	 * retry topic, due at the pause's end or at once. */
-	if (t->held < share ||
-	    (wait_ms <= 0 &&
-	     rs_wsched_cnt(w->sched) <
-		     (size_t)w->g->worker.max_in_flight * 3 / 4)) {
-		pthread_mutex_unlock(&w->lock);
-		return false;
-	}
-	pthread_mutex_unlock(&w->lock);
-	if (wait_ms < 0)
-		wait_ms = 0;
 	j->env.not_before = rs_wall_ms() + wait_ms;
 	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
 	    RS_OK) {
@@ -976,16 +1121,18 @@ static bool w_defer_arrival(rs_worker_t *w, w_job_t *j) {
 		return false;
 	}
 	pthread_mutex_lock(&w->lock);
+	w->st.received++;
+	w->last_activity = rs_now_ms();
 	w->st.deferred++;
 	pthread_mutex_unlock(&w->lock);
 	w_count(w, j, "deferred");
 	return true;
 }
 
-/* Poll thread: turns one message into a job and hands it to the
- * scheduler (or, for a paused tenant over its share, the retry topic). */
-static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
-	size_t len = 0, i;
+/* Poll thread: turns one message into a job; NULL for an undecodable one,
+ * which is dead-lettered here. */
+static w_job_t *w_job_new(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
+	size_t len = 0;
 	const void *val = rs_qmsg_value(msg, &len);
 	char err[256];
 	w_job_t *j;
@@ -996,7 +1143,7 @@ static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 			       sizeof(err)) != RS_OK) {
 		w_job_free(j);
 		w_invalid(w, q, msg, err);
-		return;
+		return NULL;
 	}
 	j->msg = msg;
 	if (q == w->rq) {
@@ -1014,16 +1161,12 @@ static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 				j->attempts = 0;
 		}
 	}
-	j->topic = rs_strdup(rs_qmsg_topic(msg));
+	/* Borrowed from the message, which the job holds until it ends. */
+	j->topic = rs_qmsg_topic(msg);
 	j->partition = rs_qmsg_partition(msg);
-	j->sj.key = rs_strdup(j->env.key);
+	j->sj.key = j->env.key;
 	j->sj.generation = j->env.generation;
-	j->tenant_idx = -1;
-	for (i = 0; j->env.tenant && i < w->tenant_cnt; i++)
-		if (!strcmp(rs_conf_tenant(w->conf, i)->id, j->env.tenant)) {
-			j->tenant_idx = (int)i;
-			break;
-		}
+	j->tenant_idx = w_tenant_find(w, j->env.tenant);
 	j->sj.opaque = j;
 	if (j->tenant_idx >= 0)
 		j->sj.load = &w->tenants[j->tenant_idx].running;
@@ -1033,13 +1176,76 @@ static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 		int64_t wait = j->env.not_before - rs_wall_ms();
 		j->sj.not_before = wait > 0 ? rs_now_ms() + wait : 0;
 	}
-	pthread_mutex_lock(&w->lock);
-	w->st.received++;
-	w->last_activity = rs_now_ms();
-	pthread_mutex_unlock(&w->lock);
-	if (q == w->q && w_defer_arrival(w, j))
+	return j;
+}
+
+/* Finishes jobs a push superseded (no lock held). */
+static void w_superseded(rs_worker_t *w, rs_wjob_t **sup, size_t n) {
+	size_t i;
+	for (i = 0; i < n; i++) {
+		w_job_t *s = sup[i]->opaque;
+		rs_log(W_LOG, LOG_INFO, "JOB",
+		       "key %s generation %" PRId64 " superseded", s->sj.key,
+		       s->sj.generation);
+		w_count(w, s, "superseded");
+		w_job_done(w, s);
+	}
+}
+
+/*
+ * Poll thread: a batch of messages (in offset order) becomes jobs, handed
+ * to the scheduler under one lock with one wake-up per job up to the idle
+ * threads, or, for a tenant over its share (w_defer_due_locked), to the
+ * retry topic.  Per job, the lock and the wake-up used to cost more than
+ * the decode.
+ */
+static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t **msgs,
+		      size_t cnt) {
+	rs_wjob_t *sup[W_SUP_MAX];
+	w_job_t *jobs[W_BATCH], *defer[W_BATCH];
+	int64_t defer_wait[W_BATCH];
+	size_t i, n = 0, nd = 0, ns = 0, pushed = 0;
+
+	rs_assert(cnt <= W_BATCH);
+	for (i = 0; i < cnt; i++)
+		if ((jobs[n] = w_job_new(w, q, msgs[i])) != NULL)
+			n++;
+	if (!n)
 		return;
-	w_hold(w, j);
+	pthread_mutex_lock(&w->lock);
+	for (i = 0; i < n; i++) {
+		w_job_t *j = jobs[i];
+		size_t k;
+		if (w_defer_due_locked(w, j, &defer_wait[nd])) {
+			defer[nd++] = j;
+			continue;
+		}
+		/* Room for the most one push can supersede (a push with
+		 * no room could neither keep nor return the new job). */
+		if (W_SUP_MAX - ns < W_SUP_PUSH) {
+			pthread_mutex_unlock(&w->lock);
+			w_superseded(w, sup, ns);
+			ns = 0;
+			pthread_mutex_lock(&w->lock);
+		}
+		w->st.received++;
+		if (j->tenant_idx >= 0 && !j->counted) {
+			w->tenants[j->tenant_idx].held++;
+			j->counted = true;
+		}
+		k = rs_wsched_push(w->sched, &j->sj, sup + ns, W_SUP_PUSH);
+		w->st.superseded += k;
+		ns += k;
+		pushed++;
+	}
+	w->last_activity = rs_now_ms();
+	for (i = 0; i < pushed && w->idle_cnt > 0; i++)
+		w_wake(w);
+	pthread_mutex_unlock(&w->lock);
+	w_superseded(w, sup, ns);
+	for (i = 0; i < nd; i++)
+		if (!w_defer_arrival(w, defer[i], defer_wait[i]))
+			w_hold(w, defer[i], true);
 }
 
 typedef struct w_revoke_s {
@@ -1197,7 +1403,6 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	const char *topics[1], *rtopics[1], *props[RS_QUEUE_MAX_PROPS];
 	char *prop_buf[RS_QUEUE_MAX_PROPS];
 	rs_queue_conf_t qc;
-	pthread_condattr_t cattr;
 	size_t i, np = 0;
 	int t;
 
@@ -1206,10 +1411,8 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	pthread_mutex_init(&w->lock, NULL);
 	/* Monotonic: the pool's timed waits must not stretch or shrink
 	 * when the wall clock is set. */
-	pthread_condattr_init(&cattr);
-	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &cattr);
-	pthread_condattr_destroy(&cattr);
+	pthread_condattr_init(&w->cattr);
+	pthread_condattr_setclock(&w->cattr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&w->dlq_lock, NULL);
 	w->sched = rs_wsched_new();
 	w->tenant_cnt = rs_conf_tenant_count(conf);
@@ -1217,6 +1420,7 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			       sizeof(*w->tenants));
 	for (i = 0; i < w->tenant_cnt; i++)
 		w->tenants[i].limit = g->worker.tenant_concurrency_initial;
+	w_tenant_index(w);
 	w->metrics = rs_metrics_new();
 	w->m_jobs = rs_metrics_register(w->metrics, RS_METRIC_COUNTER,
 					"rostersync_jobs_total",
@@ -1318,6 +1522,11 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 
 	w->thread_cnt = g->worker.threads;
 	w->threads = rs_calloc((size_t)w->thread_cnt, sizeof(*w->threads));
+	w->idle = rs_calloc((size_t)w->thread_cnt, sizeof(*w->idle));
+	/* Monotonic: the pool's timed waits must not stretch or shrink
+	 * when the wall clock is set. */
+	for (t = 0; t < w->thread_cnt; t++)
+		pthread_cond_init(&w->threads[t].cond, &w->cattr);
 	for (t = 0; t < w->thread_cnt; t++) {
 		w_thread_t *th = &w->threads[t];
 		rs_http_conf_t hc;
@@ -1384,7 +1593,9 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 		atomic_store(&w->stop, true);
 	}
 	while (!atomic_load(&w->stop)) {
-		rs_qmsg_t *msg = NULL, *rmsg = NULL;
+		rs_qmsg_t *msg = NULL, *rmsg = NULL, *batch[W_BATCH];
+		size_t n;
+		bool got;
 		size_t held;
 		int64_t idle;
 
@@ -1410,7 +1621,19 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 		 * nothing more (RS_ERR_TOO_LARGE). */
 		/* Two handles, one thread: whichever handed out a message
 		 * last is polled without waiting, the other waits 50 ms. */
+		/* A batch: after the first message, what is already
+		 * fetched is taken without waiting, up to W_BATCH. */
+		n = 0;
 		e = rs_queue_poll(w->q, rq_busy ? 0 : 50, &msg);
+		while (e == RS_OK && msg) {
+			batch[n++] = msg;
+			msg = NULL;
+			if (n == W_BATCH)
+				break;
+			e = rs_queue_poll(w->q, 0, &msg);
+		}
+		if (n)
+			w_receive(w, w->q, batch, n);
 		if (e != RS_OK && e != RS_ERR_TOO_LARGE) {
 			rs_queue_fatal_error(w->q, errstr, sizeof(errstr));
 			rs_log(W_LOG, LOG_ERR, "WORKER", "poll: %s: %s",
@@ -1418,9 +1641,18 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 			err = e;
 			break;
 		}
-		if (msg)
-			w_receive(w, w->q, msg);
-		re = rs_queue_poll(w->rq, msg ? 0 : 50, &rmsg);
+		got = n > 0;
+		n = 0;
+		re = rs_queue_poll(w->rq, got ? 0 : 50, &rmsg);
+		while (re == RS_OK && rmsg) {
+			batch[n++] = rmsg;
+			rmsg = NULL;
+			if (n == W_BATCH)
+				break;
+			re = rs_queue_poll(w->rq, 0, &rmsg);
+		}
+		if (n)
+			w_receive(w, w->rq, batch, n);
 		if (re != RS_OK && re != RS_ERR_TOO_LARGE) {
 			rs_queue_fatal_error(w->rq, errstr, sizeof(errstr));
 			rs_log(W_LOG, LOG_ERR, "WORKER", "retry poll: %s: %s",
@@ -1428,10 +1660,7 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 			err = re;
 			break;
 		}
-		rq_busy = rmsg != NULL;
-		if (rmsg)
-			w_receive(w, w->rq, rmsg);
-		rmsg = NULL;
+		rq_busy = n > 0;
 		if (e == RS_ERR_TOO_LARGE && re == RS_ERR_TOO_LARGE)
 			usleep(10000);
 	}
@@ -1442,7 +1671,8 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 	 * worker.shutdown_timeout to finish. */
 	pthread_mutex_lock(&w->lock);
 	w->draining = true; /* before the release: nothing new may start */
-	pthread_cond_broadcast(&w->cond);
+	while (w->idle_cnt > 0)
+		w_wake(w);
 	pthread_mutex_unlock(&w->lock);
 	w_release_if(w, w_match_all, NULL);
 	deadline = rs_now_ms() + w->g->worker.shutdown_timeout_ms;
@@ -1489,15 +1719,18 @@ void rs_worker_destroy(rs_worker_t *w) {
 			rs_graph_destroy(th->graphs[i]);
 		rs_free(th->graphs);
 		rs_http_destroy(th->http);
+		pthread_cond_destroy(&th->cond);
 	}
 	rs_free(w->threads);
+	rs_free(w->idle);
 	for (i = 0; i < w->tenant_cnt; i++)
 		rs_auth_destroy(w->tenants[i].auth);
+	rs_free(w->tenant_slots);
 	rs_free(w->tenants);
 	rs_metrics_destroy(w->metrics);
 	rs_wsched_destroy(w->sched);
 	pthread_mutex_destroy(&w->dlq_lock);
-	pthread_cond_destroy(&w->cond);
+	pthread_condattr_destroy(&w->cattr);
 	pthread_mutex_destroy(&w->lock);
 	rs_free(w);
 }

@@ -351,6 +351,22 @@ static void test_applied_records(void **state) {
 		assert_string_equal(a.job_id, "9f2c");
 		assert_int_equal(a.applied_at, T0);
 		rs_free(w);
+		/* The direct path writes exactly this. */
+		w = rs_topics_applied_record("t1/g", 7, "j7", 123);
+		assert_string_equal(w, ok);
+		rs_free(w);
+		/* A key that needs escaping goes through cJSON and reads
+		 * back unchanged; integers stay exact beyond 2^53. */
+		w = rs_topics_applied_record("t1/\"q\\\"\xc3\xa9", 9007199254740993LL,
+					     "j\"8", 124);
+		assert_int_equal(rs_dlq_applied_decode(w, strlen(w), &a, errstr,
+						       sizeof(errstr)),
+				 RS_OK);
+		assert_string_equal(a.key, "t1/\"q\\\"\xc3\xa9");
+		assert_string_equal(a.job_id, "j\"8");
+		assert_int_equal(a.applied_at, 124);
+		assert_non_null(strstr(w, "\"generation\":9007199254740993,"));
+		rs_free(w);
 	}
 	for (size_t i = 0; i < RS_ARRAY_SIZE(bad); i++)
 		assert_int_equal(rs_dlq_applied_decode(bad[i], strlen(bad[i]),
