@@ -132,6 +132,20 @@ struct rs_worker_s {
 
 static const rs_log_ctx_t *W_LOG = NULL;
 
+/* A job's log context: JSON logs carry tenant, job id, key, generation,
+ * attempt and request-id as fields (issue 5, observability). */
+static rs_log_ctx_t w_ctx(const w_job_t *j, int attempt,
+			  const char *request_id) {
+	rs_log_ctx_t c;
+	c.tenant = j->env.tenant;
+	c.job_id = j->env.id;
+	c.key = j->env.key;
+	c.generation = j->env.generation;
+	c.attempt = attempt;
+	c.request_id = request_id;
+	return c;
+}
+
 /* Header of retry-topic messages: attempts made in this life of the job. */
 #define W_HDR_ATTEMPTS "rs-attempts"
 
@@ -482,6 +496,7 @@ typedef struct w_attempt_s {
  */
 static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, w_attempt_t *a) {
 	rs_worker_t *w = th->w;
+	rs_log_ctx_t ctx;
 	rs_env_group_members_t *m = &j->env.members;
 	rs_graph_call_t call;
 	rs_error_t *e = NULL;
@@ -551,7 +566,9 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, w_attempt_t *a) {
 	} else {
 		out = W_OUT_DLQ;
 	}
-	rs_log(W_LOG, out == W_OUT_RETRY ? LOG_NOTICE : LOG_WARNING, "JOB",
+	ctx = w_ctx(j, attempt,
+		    call.request_id[0] ? call.request_id : NULL);
+	rs_log(&ctx, out == W_OUT_RETRY ? LOG_NOTICE : LOG_WARNING, "JOB",
 	       "tenant %s key %s generation %" PRId64 " attempt %d: %s%s",
 	       j->env.tenant, j->env.key, j->env.generation, attempt,
 	       rs_error_msg(e),
@@ -562,7 +579,8 @@ static w_outcome_t w_apply(w_thread_t *th, w_job_t *j, w_attempt_t *a) {
 permanent:
 	rs_envelope_error_append(&j->env, rs_wall_ms(), attempt, 0,
 				 "rostersync", why, NULL);
-	rs_log(W_LOG, LOG_WARNING, "JOB",
+	ctx = w_ctx(j, attempt, NULL);
+	rs_log(&ctx, LOG_WARNING, "JOB",
 	       "tenant %s key %s generation %" PRId64 ": %s (dead-lettered)",
 	       j->env.tenant ? j->env.tenant : "-", j->env.key,
 	       j->env.generation, why);
@@ -587,7 +605,8 @@ static bool w_defer(rs_worker_t *w, w_job_t *j, int64_t delay_ms) {
 	j->env.not_before = rs_wall_ms() + delay_ms;
 	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
 	    RS_OK) {
-		rs_log(W_LOG, LOG_ERR, "JOB", "key %s: encoding for the retry "
+		rs_log_ctx_t ctx = w_ctx(j, 0, NULL);
+		rs_log(&ctx, LOG_ERR, "JOB", "key %s: encoding for the retry "
 		       "topic: %s", j->env.key, err);
 		j->env.not_before = 0;
 		return false;
@@ -743,7 +762,8 @@ static void w_applied_send(rs_worker_t *w, w_job_t *j) {
 	if (err != RS_OK) {
 		/* Not recorded: give the message back (redelivered after the
 		 * next rebalance or restart, then a no-op that records). */
-		rs_log(W_LOG, LOG_ERR, "JOB",
+		rs_log_ctx_t ctx = w_ctx(j, 0, NULL);
+		rs_log(&ctx, LOG_ERR, "JOB",
 		       "key %s generation %" PRId64 ": applied record to %s "
 		       "not produced: %s (job will be redelivered)",
 		       j->env.key, j->env.generation, topic, rs_err_str(err));
@@ -759,6 +779,7 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 			  void *msg_opaque, void *opaque) {
 	rs_worker_t *w = opaque;
 	w_job_t *j = msg_opaque;
+	rs_log_ctx_t ctx;
 	bool draining;
 	(void)q;
 	if (!j)
@@ -785,7 +806,8 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 		w_job_done(w, j);
 		return;
 	}
-	rs_log(W_LOG, LOG_ERR, "JOB",
+	ctx = w_ctx(j, 0, NULL);
+	rs_log(&ctx, LOG_ERR, "JOB",
 	       "key %s generation %" PRId64 ": applied record not stored: %s "
 	       "(job will be redelivered)",
 	       j->env.key, j->env.generation, errstr ? errstr : "?");
@@ -1029,12 +1051,26 @@ static void w_invalid(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg,
 	cJSON_free(rec);
 }
 
+/* Finishes jobs a push superseded (no lock held). */
+static void w_superseded(rs_worker_t *w, rs_wjob_t **sup, size_t n) {
+	size_t i;
+	for (i = 0; i < n; i++) {
+		w_job_t *s = sup[i]->opaque;
+		rs_log_ctx_t ctx = w_ctx(s, 0, NULL);
+		rs_log(&ctx, LOG_INFO, "JOB",
+		       "key %s generation %" PRId64 " superseded", s->sj.key,
+		       s->sj.generation);
+		w_count(w, s, "superseded");
+		w_job_done(w, s);
+	}
+}
+
 /* Hands a decoded job to the scheduler; jobs the push superseded are
  * finished right here.  Any thread (poll thread, delivery callback);
  * @p arrival counts it as received (one lock round trip for both). */
 static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
 	rs_wjob_t *sup[W_SUP_MAX];
-	size_t n, i;
+	size_t n;
 
 	pthread_mutex_lock(&w->lock);
 	if (arrival) {
@@ -1049,14 +1085,7 @@ static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
 	w->st.superseded += n;
 	w_wake(w);
 	pthread_mutex_unlock(&w->lock);
-	for (i = 0; i < n; i++) {
-		w_job_t *s = sup[i]->opaque;
-		rs_log(W_LOG, LOG_INFO, "JOB",
-		       "key %s generation %" PRId64 " superseded", s->sj.key,
-		       s->sj.generation);
-		w_count(w, s, "superseded");
-		w_job_done(w, s);
-	}
+	w_superseded(w, sup, n);
 }
 
 /*
@@ -1177,19 +1206,6 @@ static w_job_t *w_job_new(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 		j->sj.not_before = wait > 0 ? rs_now_ms() + wait : 0;
 	}
 	return j;
-}
-
-/* Finishes jobs a push superseded (no lock held). */
-static void w_superseded(rs_worker_t *w, rs_wjob_t **sup, size_t n) {
-	size_t i;
-	for (i = 0; i < n; i++) {
-		w_job_t *s = sup[i]->opaque;
-		rs_log(W_LOG, LOG_INFO, "JOB",
-		       "key %s generation %" PRId64 " superseded", s->sj.key,
-		       s->sj.generation);
-		w_count(w, s, "superseded");
-		w_job_done(w, s);
-	}
 }
 
 /*

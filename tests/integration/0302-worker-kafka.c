@@ -25,12 +25,14 @@
 #include "rs/rs_conf.h"
 #include "rs/rs_envelope.h"
 #include "rs/rs_http.h"
+#include "rs/rs_log.h"
 #include "rs/rs_queue.h"
 #include "rs_sim.h"
 #include "rs_test.h"
 #include "rs_worker.h"
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -161,6 +163,66 @@ static void produce_job(fx_t *fx, const char *tenant, const char *gid,
 	produce_raw(fx, key, txt);
 	rs_free(txt);
 	rs_envelope_cleanup(&env);
+}
+
+/* A string field of a JSON object, "" when absent. */
+static const char *jstr(const cJSON *o, const char *name) {
+	const char *s = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(o, name));
+	return s ? s : "";
+}
+
+/*
+ * The JSON log lines of a run with retried attempts: every "will retry"
+ * line of the job carries its context as fields (issue 5: tenant, job id,
+ * key, generation, attempt, request-id), not only inside the message.
+ */
+static void check_job_logs(const char *path, const char *tenant,
+			   const char *gid) {
+	FILE *f = fopen(path, "r");
+	char line[8192], key[128];
+	int retries = 0, attempt_max = 0;
+
+	TEST_ASSERT(f, "open %s", path);
+	rs_snprintf(key, sizeof(key), "%s/%s", tenant, gid);
+	while (fgets(line, sizeof(line), f)) {
+		cJSON *o = cJSON_Parse(line);
+		const char *msg, *rid;
+		const cJSON *att;
+		TEST_ASSERT(o, "a log line that is not JSON: %s", line);
+		msg = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(o, "msg"));
+		if (msg && strstr(msg, "(will retry)")) {
+			TEST_ASSERT(!strcmp(jstr(o, "tenant"), tenant) &&
+					    !strcmp(jstr(o, "key"), key),
+				    "tenant and key fields: %s", line);
+			TEST_ASSERT(cJSON_GetStringValue(
+					    cJSON_GetObjectItemCaseSensitive(
+						    o, "job_id")) &&
+					    cJSON_IsNumber(
+						    cJSON_GetObjectItemCaseSensitive(
+							    o, "generation")),
+				    "job_id and generation fields: %s", line);
+			att = cJSON_GetObjectItemCaseSensitive(o, "attempt");
+			TEST_ASSERT(cJSON_IsNumber(att) && att->valueint >= 1,
+				    "attempt field: %s", line);
+			rid = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(o,
+								 "request_id"));
+			/* The simulator answers with a request-id, as Graph
+			 * does (graph.md): the failed request is findable. */
+			TEST_ASSERT(rid && *rid, "request_id field: %s", line);
+			if (att->valueint > attempt_max)
+				attempt_max = att->valueint;
+			retries++;
+		}
+		cJSON_Delete(o);
+	}
+	fclose(f);
+	TEST_ASSERT(retries >= 2, "retried attempts logged: %d", retries);
+	rs_test_say("JSON logs: %d retried attempts with tenant, job_id, key, "
+		    "generation, attempt (up to %d), request_id\n",
+		    retries, attempt_max);
 }
 
 typedef struct bg_s {
@@ -617,6 +679,8 @@ int main(void) {
 			"users");
 		const cJSON *m1 = group_members(ts1, gid1);
 		char rule[512];
+		char logpath[600];
+		int logfd;
 		size_t n = 0;
 		double thr0 = sim_stat(&fx, "throttled");
 		cJSON_ArrayForEach(u, users1) {
@@ -637,7 +701,19 @@ int main(void) {
 					       sizeof(err)) == RS_OK,
 			    "faults: %s", err);
 		produce_job(&fx, t1, gid1, 1, all_adds, n, NULL, 0);
+		/* Structured logs: this run logs JSON lines to a file; the
+		 * retried attempts must carry the job's fields. */
+		rs_snprintf(logpath, sizeof(logpath), "%s/0302-log.jsonl",
+			    fx.dir);
+		logfd = open(logpath, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+		TEST_ASSERT(logfd >= 0, "open %s", logpath);
+		rs_log_set_format(RS_LOG_FMT_JSON);
+		rs_log_set_fd(logfd);
 		run_worker(&fx, &st);
+		rs_log_set_fd(2);
+		rs_log_set_format(RS_LOG_FMT_TEXT);
+		close(logfd);
+		check_job_logs(logpath, t1, gid1);
 		{
 			cJSON *now = tenant_state(&fx, t1);
 			const cJSON *m = group_members(now, gid1);
