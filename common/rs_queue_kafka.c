@@ -1377,6 +1377,9 @@ static rs_err_t kafka_lag(rs_queue_t *q, rs_queue_lag_t *v, size_t cnt,
 			return RS_ERR_QUEUE;
 		}
 	}
+	/* Nobody else polls this handle: serve its error events here, so
+	 * they cannot pile up during a long broker outage. */
+	rd_kafka_poll(kq->lag_rk, 0);
 	end = rs_calloc(cnt, sizeof(*end));
 	cl = rd_kafka_topic_partition_list_new((int)cnt);
 	el = rd_kafka_topic_partition_list_new((int)cnt);

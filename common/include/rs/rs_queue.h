@@ -373,7 +373,9 @@ typedef void(rs_queue_lag_cb_t)(const rs_queue_lag_t *lag, void *opaque);
  *        counting); partitions not answered in time are left out.
  * @returns RS_OK when every assigned partition was reported (also when
  *          none is assigned), RS_ERR_TIMEOUT when some were left out,
- *          RS_ERR_STATE without a consumer role.
+ *          RS_ERR_QUEUE when the back-end could not be asked at all (no
+ *          handle or connection for it), RS_ERR_STATE without a consumer
+ *          role.
  * @locality any thread (a metrics scrape): it never takes the poll
  *           thread's place and holds the queue lock only to copy the
  *           assignment.
