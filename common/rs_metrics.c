@@ -73,7 +73,8 @@ rs_metrics_t *rs_metrics_new(void) {
 	return m;
 }
 
-static void family_destroy(rs_metric_t *f) {
+/* Frees every series; the family is then empty (index cleared too). */
+static void family_series_free(rs_metric_t *f) {
 	size_t i, j;
 	for (i = 0; i < f->series_cnt; i++) {
 		series_t *s = f->series[i];
@@ -84,6 +85,14 @@ static void family_destroy(rs_metric_t *f) {
 		rs_free(s->key);
 		rs_free(s);
 	}
+	f->series_cnt = 0;
+	if (f->index_cap)
+		memset(f->index, 0, f->index_cap * sizeof(*f->index));
+}
+
+static void family_destroy(rs_metric_t *f) {
+	size_t j;
+	family_series_free(f);
 	for (j = 0; j < f->label_cnt; j++)
 		rs_free(f->labels[j]);
 	rs_free(f->series);
@@ -288,6 +297,14 @@ void rs_metric_observe(rs_metric_t *f, const char *const *values, double v) {
 		s->sum += v;
 		s->count++;
 	}
+	pthread_mutex_unlock(&f->m->lock);
+}
+
+void rs_metric_clear(rs_metric_t *f) {
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->m->lock);
+	family_series_free(f);
 	pthread_mutex_unlock(&f->m->lock);
 }
 

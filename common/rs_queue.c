@@ -527,6 +527,48 @@ void rs_queue_stats(rs_queue_t *q, rs_queue_stats_t *st) {
 	st->inflight = rs_queue_inflight(q);
 }
 
+/* The assignment is copied under the lock and the back-end asks its
+ * broker or file without it, so a slow answer never holds up poll or
+ * msg_done. */
+rs_err_t rs_queue_lag(rs_queue_t *q, int timeout_ms, rs_queue_lag_cb_t *cb,
+		      void *opaque) {
+	rs_queue_lag_t *v = NULL;
+	rs_err_t err = RS_OK;
+	rs_qpart_t *p;
+	size_t cnt = 0, i;
+
+	if (!(q->roles & RS_QUEUE_ROLE_CONSUMER))
+		return RS_ERR_STATE;
+	if (!cb || !q->be->lag)
+		return RS_ERR_INVALID_ARG;
+	pthread_mutex_lock(&q->lock);
+	if (q->part_cnt) {
+		v = rs_calloc(q->part_cnt, sizeof(*v));
+		for (p = q->parts; p; p = p->next) {
+			v[cnt].topic = rs_strdup(p->topic);
+			v[cnt].partition = p->partition;
+			v[cnt].position = rs_qtrack_position(&p->track);
+			v[cnt].lag = -1;
+			cnt++;
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (!cnt)
+		goto out;
+	err = q->be->lag(q, v, cnt, rs_now_ms() + RS_MAX(timeout_ms, 0));
+	for (i = 0; i < cnt; i++) {
+		if (v[i].lag >= 0 && v[i].position >= 0)
+			cb(&v[i], opaque);
+		else if (err == RS_OK)
+			err = RS_ERR_TIMEOUT;
+	}
+out:
+	for (i = 0; i < cnt; i++)
+		rs_free((char *)v[i].topic);
+	rs_free(v);
+	return err;
+}
+
 rs_err_t rs_queue_create_topics(rs_queue_t *q, const char *const *names,
 				size_t name_cnt, int partitions,
 				int replication, const char *const *configs,

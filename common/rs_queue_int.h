@@ -134,6 +134,12 @@ typedef struct rs_queue_backend_s {
 	/* Reads the topic up to its end at the start (rs_queue_scan). */
 	rs_err_t (*scan)(rs_queue_t *q, const char *topic, int timeout_ms,
 			 rs_queue_scan_cb_t *cb, void *opaque);
+	/* rs_queue_lag: @p v holds a copy of the assignment with each
+	 * tracker's position (-1 when nothing was handed out yet).  Fills
+	 * the missing positions and every lag (-1: unknown, left out) by
+	 * @p deadline_ms (rs_now_ms()).  q->lock NOT held; any thread. */
+	rs_err_t (*lag)(rs_queue_t *q, rs_queue_lag_t *v, size_t cnt,
+			int64_t deadline_ms);
 } rs_queue_backend_t;
 
 extern const rs_queue_backend_t rs_queue_backend_kafka;

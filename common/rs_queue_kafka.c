@@ -34,6 +34,14 @@ typedef struct kq_s {
 	atomic_int fatal;   /* a fatal consumer error was seen */
 	char fatal_str[256];
 	rd_kafka_conf_t *scan_kc; /* template for rs_queue_scan() handles */
+	bool reset_latest;  /* auto.offset.reset is latest (rs_queue_lag) */
+	/* rs_queue_lag: a group-less handle made at the first call (from
+	 * scan_kc), whose idle connections answer ListOffsets at once; the
+	 * group consumer's wait behind its long-poll Fetch (the broker
+	 * answers one request per connection at a time: up to
+	 * fetch.wait.max.ms, 500 ms).  lag_lock serialises the calls. */
+	pthread_mutex_t lag_lock;
+	rd_kafka_t *lag_rk;
 } kq_t;
 
 #define KQ(q) ((kq_t *)(q)->be_state)
@@ -598,6 +606,16 @@ static rs_err_t consumer_new(rs_queue_t *q, const rs_queue_conf_t *conf,
 	    !conf_apply_props(kc, conf, "consumer.", errstr, errstr_size)) {
 		rd_kafka_conf_destroy(kc);
 		return RS_ERR_CONFIG;
+	}
+	{
+		/* Read back: a "consumer.auto.offset.reset" property may have
+		 * overridden it. */
+		size_t n = sizeof(buf);
+		if (rd_kafka_conf_get(kc, "auto.offset.reset", buf, &n) ==
+		    RD_KAFKA_CONF_OK)
+			kq->reset_latest = !strcmp(buf, "latest") ||
+					   !strcmp(buf, "largest") ||
+					   !strcmp(buf, "end");
 	}
 	kq->cons = rd_kafka_new(RD_KAFKA_CONSUMER, kc, buf, sizeof(buf));
 	if (!kq->cons) {
@@ -1307,6 +1325,140 @@ out:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Consumer lag                                                           */
+
+/* Asks the partition leaders for the offsets of @p l in one ListOffsets
+ * round trip per leader: rd_kafka_offsets_for_times() sends each .offset
+ * as the timestamp, and the protocol's timestamps -1 (latest) and -2
+ * (earliest) answer with the end and the low watermark.  Elements that
+ * fail keep .err set.  Returns false when the call as a whole failed. */
+static bool lag_list_offsets(rd_kafka_t *rk,
+			     rd_kafka_topic_partition_list_t *l,
+			     int64_t deadline) {
+	int64_t left = deadline - rs_now_ms();
+
+	if (!l->cnt)
+		return true;
+	if (left <= 0)
+		return false;
+	return rd_kafka_offsets_for_times(rk, l, (int)RS_MIN(left, INT32_MAX)) ==
+	       RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Fills v[i].position for partitions with nothing handed out yet (their
+ * committed offset, one OffsetFetch; without one, where
+ * auto.offset.reset starts), then every lag from the end offsets.  An end
+ * the leaders did not give in time comes from librdkafka's cache (the
+ * high watermark of the last fetch response; possibly older, never
+ * blocking); a partition with neither stays unknown (-1). */
+static rs_err_t kafka_lag(rs_queue_t *q, rs_queue_lag_t *v, size_t cnt,
+			  int64_t deadline) {
+	kq_t *kq = KQ(q);
+	rd_kafka_topic_partition_list_t *cl, *el, *bl;
+	rd_kafka_topic_partition_t *e;
+	int64_t *end;
+	int64_t left;
+	size_t i;
+
+	/* No kq->closed check (the poll thread sets it): after close the
+	 * registry is empty and this is not reached; meanwhile librdkafka
+	 * answers a closing consumer with errors, not waits. */
+	if (!kq->cons)
+		return RS_ERR_STATE;
+	pthread_mutex_lock(&kq->lag_lock);
+	if (!kq->lag_rk) {
+		char buf[256];
+		kq->lag_rk = rd_kafka_new(RD_KAFKA_CONSUMER,
+					  rd_kafka_conf_dup(kq->scan_kc), buf,
+					  sizeof(buf));
+		if (!kq->lag_rk) {
+			pthread_mutex_unlock(&kq->lag_lock);
+			rs_log(NULL, LOG_WARNING, "QUEUE", "lag: %s", buf);
+			return RS_ERR_QUEUE;
+		}
+	}
+	/* Nobody else polls this handle: serve its error events here, so
+	 * they cannot pile up during a long broker outage. */
+	rd_kafka_poll(kq->lag_rk, 0);
+	end = rs_calloc(cnt, sizeof(*end));
+	cl = rd_kafka_topic_partition_list_new((int)cnt);
+	el = rd_kafka_topic_partition_list_new((int)cnt);
+	bl = rd_kafka_topic_partition_list_new(1);
+	for (i = 0; i < cnt; i++) {
+		if (v[i].position < 0)
+			rd_kafka_topic_partition_list_add(cl, v[i].topic,
+							  v[i].partition);
+		rd_kafka_topic_partition_list_add(el, v[i].topic,
+						  v[i].partition)
+			->offset = RD_KAFKA_OFFSET_END; /* timestamp -1 */
+		end[i] = -1;
+	}
+	left = deadline - rs_now_ms();
+	if (cl->cnt && left > 0 &&
+	    rd_kafka_committed(kq->cons, cl, (int)RS_MIN(left, INT32_MAX)) ==
+		    RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (i = 0; i < cnt; i++) {
+			if (v[i].position >= 0)
+				continue;
+			e = rd_kafka_topic_partition_list_find(
+				cl, v[i].topic, v[i].partition);
+			if (!e || e->err)
+				continue;
+			if (e->offset >= 0)
+				v[i].position = e->offset;
+			else if (!kq->reset_latest)
+				/* No committed offset: the group starts at
+				 * the low watermark (asked below). */
+				rd_kafka_topic_partition_list_add(
+					bl, v[i].topic, v[i].partition)
+					->offset = RD_KAFKA_OFFSET_BEGINNING;
+			else
+				v[i].position = INT64_MAX; /* = the end */
+		}
+	}
+	if (lag_list_offsets(kq->lag_rk, el, deadline)) {
+		for (i = 0; i < cnt; i++) {
+			e = rd_kafka_topic_partition_list_find(
+				el, v[i].topic, v[i].partition);
+			if (e && !e->err && e->offset >= 0)
+				end[i] = e->offset;
+		}
+	}
+	if (lag_list_offsets(kq->lag_rk, bl, deadline)) {
+		for (i = 0; i < cnt; i++) {
+			if (v[i].position >= 0)
+				continue;
+			e = rd_kafka_topic_partition_list_find(
+				bl, v[i].topic, v[i].partition);
+			if (e && !e->err && e->offset >= 0)
+				v[i].position = e->offset;
+		}
+	}
+	for (i = 0; i < cnt; i++) {
+		int64_t lo, hi;
+		if (end[i] < 0 &&
+		    rd_kafka_get_watermark_offsets(kq->cons, v[i].topic,
+						   v[i].partition, &lo,
+						   &hi) ==
+			    RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    hi >= 0)
+			end[i] = hi;
+		if (end[i] < 0 || v[i].position < 0)
+			continue;
+		if (v[i].position == INT64_MAX)
+			v[i].position = end[i];
+		v[i].lag = RS_MAX(end[i] - v[i].position, 0);
+	}
+
+	rd_kafka_topic_partition_list_destroy(cl);
+	rd_kafka_topic_partition_list_destroy(el);
+	rd_kafka_topic_partition_list_destroy(bl);
+	rs_free(end);
+	pthread_mutex_unlock(&kq->lag_lock);
+	return RS_OK;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Lifecycle                                                              */
 
 /* Consumer first (close commits), then the producer: flush, purge what is
@@ -1337,6 +1489,9 @@ static void kafka_destroy(rs_queue_t *q) {
 		rd_kafka_poll(kq->prod, 0);
 		rd_kafka_destroy(kq->prod);
 	}
+	if (kq->lag_rk)
+		rd_kafka_destroy(kq->lag_rk);
+	pthread_mutex_destroy(&kq->lag_lock);
 	if (kq->scan_kc)
 		rd_kafka_conf_destroy(kq->scan_kc);
 	rs_free(kq);
@@ -1358,6 +1513,7 @@ static rs_err_t kafka_init(rs_queue_t *q, const rs_queue_conf_t *conf,
 		return RS_ERR_TOO_LARGE;
 	}
 	q->be_state = rs_calloc(1, sizeof(kq_t));
+	pthread_mutex_init(&KQ(q)->lag_lock, NULL);
 	err = scan_conf_new(q, conf, errstr, errstr_size);
 	if (err != RS_OK)
 		goto out;
@@ -1404,4 +1560,5 @@ const rs_queue_backend_t rs_queue_backend_kafka = {
 	.close = kafka_close,
 	.create_topics = kafka_create_topics,
 	.scan = kafka_scan,
+	.lag = kafka_lag,
 };

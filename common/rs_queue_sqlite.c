@@ -749,4 +749,5 @@ const rs_queue_backend_t rs_queue_backend_sqlite = {
 	.close = rs_qsql_close,
 	.create_topics = sq_create_topics,
 	.scan = sq_scan,
+	.lag = rs_qsql_lag,
 };

@@ -675,6 +675,76 @@ rs_err_t rs_qsql_close(rs_queue_t *q) {
 }
 
 /* ---------------------------------------------------------------------- */
+/* Consumer lag                                                           */
+
+/* Interrupts the counting statement once the caller's time is up. */
+static int lag_progress(void *opaque) {
+	return rs_now_ms() >= *(const int64_t *)opaque;
+}
+
+/* Offsets are one sequence over every topic and shard (rs_msgs.off), so
+ * the lag of a shard is a count of its rows at or after the position, not
+ * a difference: an index range scan on (tid, shard, off).  A connection of
+ * its own (the poll thread owns cdb) and one read transaction, so every
+ * shard is counted on the same snapshot and no writer waits for it. */
+rs_err_t rs_qsql_lag(rs_queue_t *q, rs_queue_lag_t *v, size_t cnt,
+		     int64_t deadline) {
+	sq_t *sq = SQ(q);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	rs_err_t err = RS_OK;
+	char errstr[256];
+	size_t i;
+
+	/* Nothing handed out yet: the position stored last (loaded at
+	 * start, or written by this process). */
+	pthread_mutex_lock(&q->lock);
+	for (i = 0; i < cnt; i++) {
+		sq_topic_t *t = rs_qsql_topic_find(sq, v[i].topic);
+		if (v[i].position < 0 && t && t->sh && v[i].partition >= 0 &&
+		    v[i].partition < t->shards)
+			v[i].position = t->sh[v[i].partition].pending;
+	}
+	pthread_mutex_unlock(&q->lock);
+
+	db = rs_qsql_open(sq, false, errstr, sizeof(errstr));
+	if (!db) {
+		rs_log(NULL, LOG_WARNING, "QUEUE", "lag: %s", errstr);
+		return RS_ERR_QUEUE;
+	}
+	sqlite3_progress_handler(db, 1000, lag_progress, &deadline);
+	st = rs_qsql_prep(db, "SELECT COUNT(*) FROM rs_msgs WHERE tid=?1 AND "
+			      "shard=?2 AND off>=?3");
+	if (!st || rs_qsql_exec(db, "BEGIN") != SQLITE_OK) {
+		err = RS_ERR_QUEUE;
+		goto out;
+	}
+	for (i = 0; i < cnt; i++) {
+		sq_topic_t *t = rs_qsql_topic_find(sq, v[i].topic);
+		int rc;
+
+		if (!t || v[i].position < 0)
+			continue;
+		sqlite3_bind_int64(st, 1, t->tid);
+		sqlite3_bind_int(st, 2, v[i].partition);
+		sqlite3_bind_int64(st, 3, v[i].position);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			v[i].lag = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		if (rc == SQLITE_INTERRUPT || rs_now_ms() >= deadline) {
+			err = RS_ERR_TIMEOUT;
+			break;
+		}
+	}
+	rs_qsql_exec(db, "COMMIT");
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return err;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Start and abort (called by rs_queue_sqlite.c's init)                   */
 
 rs_err_t rs_qsql_consumer_start(rs_queue_t *q, char *errstr,

@@ -167,6 +167,8 @@ rs_err_t rs_qsql_poll(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp);
 rs_err_t rs_qsql_pause_parts(rs_queue_t *q, rs_qpart_t **parts, size_t cnt,
 			     bool pause);
 rs_err_t rs_qsql_close(rs_queue_t *q);
+rs_err_t rs_qsql_lag(rs_queue_t *q, rs_queue_lag_t *v, size_t cnt,
+		     int64_t deadline);
 void rs_qsql_msg_free(rs_queue_t *q, rs_qmsg_t *msg);
 
 #endif /* RS_QUEUE_SQLITE_INT_H */

@@ -108,6 +108,11 @@ struct rs_worker_s {
 	rs_metric_t *m_job_lat;   /**< planned (created) -> finished */
 	rs_metric_t *m_limit;     /**< per-tenant concurrency limit */
 	rs_metric_t *m_paused;    /**< 1 while fetching is paused */
+	rs_metric_t *m_lag;       /**< consumer lag per assigned partition */
+	/** Held by the metrics collect hook while it reads the queues, so
+	 *  rs_worker_destroy() never frees them under a scrape. */
+	pthread_mutex_t collect_lock;
+	bool queues_gone;         /**< collect_lock: queues destroyed */
 	pthread_mutex_t lock;
 	pthread_mutex_t dlq_lock; /**< one produce+flush at a time */
 	rs_wsched_t *sched;
@@ -145,6 +150,12 @@ static rs_log_ctx_t w_ctx(const w_job_t *j, int attempt,
 	c.request_id = request_id;
 	return c;
 }
+
+/* Longest a scrape waits for one queue's lag (broker round trips or the
+ * SQLite count); a partition not answered in time is left out. */
+#define W_LAG_TIMEOUT_MS 500
+/* Partitions reported per scrape (both consumers); more are left out. */
+#define W_LAG_MAX 4096
 
 /* Header of retry-topic messages: attempts made in this life of the job. */
 #define W_HDR_ATTEMPTS "rs-attempts"
@@ -1311,6 +1322,58 @@ static void w_on_revoke(rs_queue_t *q, const rs_queue_partition_t *parts,
 	w_release_if(opaque, w_match_part, &r);
 }
 
+/* The lag of the partitions assigned at this scrape, gathered before the
+ * gauge is rewritten. */
+typedef struct w_lag_s {
+	char *topic;
+	int32_t partition;
+	int64_t lag;
+} w_lag_t;
+
+typedef struct w_lags_s {
+	w_lag_t *v;
+	size_t cnt, cap;
+} w_lags_t;
+
+static void w_lag_cb(const rs_queue_lag_t *l, void *opaque) {
+	w_lags_t *ls = opaque;
+	w_lag_t *e;
+
+	if (ls->cnt >= W_LAG_MAX)
+		return;
+	if (ls->cnt == ls->cap) {
+		ls->cap = ls->cap ? ls->cap * 2 : 32;
+		ls->v = rs_realloc(ls->v, ls->cap * sizeof(*ls->v));
+	}
+	e = &ls->v[ls->cnt++];
+	e->topic = rs_strdup(l->topic);
+	e->partition = l->partition;
+	e->lag = l->lag;
+}
+
+/* rostersync_worker_consumer_lag{topic,partition}: messages at or after
+ * the position a restart would resume at (the lowest unfinished offset),
+ * per partition assigned now, jobs topic and retry topic.  The family is
+ * cleared each scrape, so a revoked partition's series disappears. */
+static void w_collect_lag(rs_worker_t *w) {
+	w_lags_t ls = {NULL, 0, 0};
+	size_t i;
+
+	if (w->q)
+		rs_queue_lag(w->q, W_LAG_TIMEOUT_MS, w_lag_cb, &ls);
+	if (w->rq)
+		rs_queue_lag(w->rq, W_LAG_TIMEOUT_MS, w_lag_cb, &ls);
+	rs_metric_clear(w->m_lag);
+	for (i = 0; i < ls.cnt; i++) {
+		char part[16];
+		const char *lv[2] = {ls.v[i].topic, part};
+		rs_snprintf(part, sizeof(part), "%d", (int)ls.v[i].partition);
+		rs_metric_set(w->m_lag, lv, (double)ls.v[i].lag);
+		rs_free(ls.v[i].topic);
+	}
+	rs_free(ls.v);
+}
+
 /* Metrics collect callback: the in-flight gauge is read at scrape time
  * rather than updated on every change. */
 static void w_collect(rs_metrics_t *m, void *opaque) {
@@ -1321,8 +1384,13 @@ static void w_collect(rs_metrics_t *m, void *opaque) {
 	n = rs_wsched_cnt(w->sched);
 	pthread_mutex_unlock(&w->lock);
 	rs_metric_set(w->m_inflight, NULL, (double)n);
-	rs_metric_set(w->m_paused, NULL,
-		      w->q && rs_queue_paused(w->q) ? 1.0 : 0.0);
+	pthread_mutex_lock(&w->collect_lock);
+	if (!w->queues_gone) {
+		rs_metric_set(w->m_paused, NULL,
+			      w->q && rs_queue_paused(w->q) ? 1.0 : 0.0);
+		w_collect_lag(w);
+	}
+	pthread_mutex_unlock(&w->collect_lock);
 	/* Per-tenant series only when tenant labels are on (hundreds of
 	 * tenants would otherwise multiply the series). */
 	if (w->g->worker.metrics_tenant_labels) {
@@ -1408,6 +1476,7 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	static const char *target_label[] = {"target", NULL};
 	static const char *kind_label[] = {"kind", NULL};
 	static const char *tenant_label[] = {"tenant", NULL};
+	static const char *lag_labels[] = {"topic", "partition", NULL};
 	/* Graph answers in 50 ms .. seconds; a job's planned-to-applied
 	 * latency spans a second to many minutes under throttling. */
 	static const double http_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
@@ -1430,6 +1499,7 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	pthread_condattr_init(&w->cattr);
 	pthread_condattr_setclock(&w->cattr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&w->dlq_lock, NULL);
+	pthread_mutex_init(&w->collect_lock, NULL);
 	w->sched = rs_wsched_new();
 	w->tenant_cnt = rs_conf_tenant_count(conf);
 	w->tenants = rs_calloc(w->tenant_cnt ? w->tenant_cnt : 1,
@@ -1468,6 +1538,11 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 		w->metrics, RS_METRIC_GAUGE, "rostersync_queue_paused",
 		"1 while the worker's consumer is paused (backpressure)", NULL,
 		NULL, 0);
+	w->m_lag = rs_metrics_register(
+		w->metrics, RS_METRIC_GAUGE, "rostersync_worker_consumer_lag",
+		"Messages at or after the lowest unfinished offset, per "
+		"assigned partition (jobs and retry topics)",
+		lag_labels, NULL, 0);
 	rs_metrics_set_collect(w->metrics, w_collect, w);
 	rs_metrics_set_ready(w->metrics, w_ready, w);
 	if (g->worker.metrics_listen && *g->worker.metrics_listen &&
@@ -1727,6 +1802,11 @@ void rs_worker_destroy(rs_worker_t *w) {
 	int t;
 	if (!w)
 		return;
+	/* A scrape may be reading the queues: wait for it, and keep later
+	 * ones away (the metrics server lives until below). */
+	pthread_mutex_lock(&w->collect_lock);
+	w->queues_gone = true;
+	pthread_mutex_unlock(&w->collect_lock);
 	rs_queue_destroy(w->rq);
 	rs_queue_destroy(w->q);
 	for (t = 0; w->threads && t < w->thread_cnt; t++) {
@@ -1747,6 +1827,7 @@ void rs_worker_destroy(rs_worker_t *w) {
 	rs_wsched_destroy(w->sched);
 	pthread_mutex_destroy(&w->dlq_lock);
 	pthread_condattr_destroy(&w->cattr);
+	pthread_mutex_destroy(&w->collect_lock);
 	pthread_mutex_destroy(&w->lock);
 	rs_free(w);
 }

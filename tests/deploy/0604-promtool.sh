@@ -5,7 +5,8 @@
 # HELP present, no reserved labels), taken after real work went through
 # them (simulator -> planner -> real Kafka broker -> worker -> simulator),
 # so the labelled series (outcome, tenant, kind, target, status, result,
-# action) are in the output, not only empty families.  Also: /healthz
+# action) are in the output, not only empty families; the worker's
+# rostersync_worker_consumer_lag has a series per partition.  Also: /healthz
 # answers 200 on both, the worker's /readyz is 200 while it consumes (the
 # planner's 200 or 503, never anything else),
 # and a non-metrics path is a 404.
@@ -33,6 +34,11 @@ for role in planner worker; do
 	curl -fsS "$url/metrics" >"$T_TMP/$role.prom" 2>"$T_TMP/$role.err"
 	check "$role /metrics has labelled series" grep -Eq '^rostersync_[a-z_]+\{[a-z_]+="' "$T_TMP/$role.prom"
 	check "$role /metrics: promtool check metrics" bash -c "promtool check metrics < '$T_TMP/$role.prom'"
+	if [ "$role" = worker ]; then
+		# One series per assigned partition, a whole number >= 0.
+		check "worker /metrics has rostersync_worker_consumer_lag per partition" \
+			grep -Eq '^rostersync_worker_consumer_lag\{topic="[^"]+",partition="[0-9]+"\} [0-9]+$' "$T_TMP/$role.prom"
+	fi
 	check "$role /healthz is 200" curl -fsS -o /dev/null "$url/healthz"
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")
 	if [ "$role" = worker ]; then

@@ -25,7 +25,10 @@
  *  9. SIGKILL of a producing child process: every message whose delivery
  *     report said OK is consumed afterwards (sqlite: and the file passes
  *     PRAGMA integrity_check), and the queue works on restart;
- * 10. throughput figures (produce, consume and scan msgs/s).
+ * 10. throughput figures (produce, consume and scan msgs/s);
+ * 13. consumer lag (rs_queue_lag): before anything is handed out, with
+ *     everything handed out, after a prefix is done, when all are done (0),
+ *     and from the committed positions after a reopen.
  * sqlite only: 11. a second consumer process in the group is refused with
  * a clear reason; SIGKILL of the consumer holding the group, and a new one
  * takes over at once, resuming at the stored positions; 12. retention
@@ -564,6 +567,67 @@ static void consume_expect(ctx_t *ctx, const char *topic,
 	rs_free(seen);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Consumer lag                                                           */
+
+typedef struct lag_sum_s {
+	int64_t sum;
+	int parts;
+	const char *topic;
+} lag_sum_t;
+
+static void lag_cb(const rs_queue_lag_t *l, void *opaque) {
+	lag_sum_t *ls = opaque;
+
+	TEST_ASSERT(!strcmp(l->topic, ls->topic) && l->partition >= 0 &&
+			    l->partition < NPARTS && l->lag >= 0 &&
+			    l->position >= 0,
+		    "lag of %s[%d]: %lld at %lld", l->topic, (int)l->partition,
+		    (long long)l->lag, (long long)l->position);
+	ls->sum += l->lag;
+	ls->parts++;
+}
+
+/* The summed lag of every assigned partition (all NPARTS reported). */
+static int64_t lag_sum(rs_queue_t *q, const char *topic) {
+	lag_sum_t ls = {0, 0, topic};
+	rs_err_t err = rs_queue_lag(q, rs_test_timeout_ms(5000), lag_cb, &ls);
+
+	TEST_ASSERT(err == RS_OK, "rs_queue_lag: %s", rs_err_name(err));
+	TEST_ASSERT(ls.parts == NPARTS, "lag of %d partitions", ls.parts);
+	return ls.sum;
+}
+
+/* Polls while paused until every partition is assigned. */
+static void wait_assigned_paused(rs_queue_t *q) {
+	int64_t end = rs_now_ms() + rs_test_timeout_ms(30000);
+
+	while (rs_queue_assignment_cnt(q) < NPARTS && rs_now_ms() < end) {
+		rs_qmsg_t *msg = NULL;
+		TEST_ASSERT(rs_queue_poll(q, 200, &msg) == RS_OK && !msg,
+			    "poll while paused");
+	}
+	TEST_ASSERT(rs_queue_assignment_cnt(q) == NPARTS, "assigned %zu",
+		    rs_queue_assignment_cnt(q));
+}
+
+static void lag_produce(rs_queue_t *prod, const char *topic, int from,
+			int n) {
+	int i;
+
+	for (i = from; i < from + n; i++) {
+		char key[16], val[32];
+		rs_snprintf(key, sizeof(key), "key-%d", i % NKEYS);
+		rs_snprintf(val, sizeof(val), "k=%d s=%d", i % NKEYS, i);
+		TEST_ASSERT(rs_queue_produce(prod, topic, key, strlen(key), val,
+					     strlen(val), NULL, 0, NULL) ==
+				    RS_OK,
+			    "produce");
+	}
+	TEST_ASSERT(rs_queue_flush(prod, rs_test_timeout_ms(30000)) == RS_OK,
+		    "flush");
+}
+
 int main(int argc, char **argv) {
 	static track_t tr;
 	static scan_t sc;
@@ -912,6 +976,65 @@ int main(int argc, char **argv) {
 	}
 	rs_queue_close(q);
 	rs_queue_destroy(q);
+
+	SUB_TEST("[%s] lag: produced but unfinished messages, 0 when done",
+		 backend);
+	{
+		char tl[200], tx[200], gl[160];
+		rs_qmsg_t *held[NSEQ];
+		int64_t v;
+
+		rs_snprintf(tl, sizeof(tl), "%s-lag", topic);
+		rs_snprintf(tx, sizeof(tx), "%s-lagx", topic);
+		rs_snprintf(gl, sizeof(gl), "%s-lag", group);
+		create_topic(prod, tl, false);
+		create_topic(prod, tx, false);
+		/* Other topics' messages in between (SQLite: one offset
+		 * sequence for all) must not count. */
+		lag_produce(prod, tl, 0, NSEQ / 2);
+		lag_produce(prod, tx, 0, 5);
+		lag_produce(prod, tl, NSEQ / 2, NSEQ / 2);
+		q = consumer_new(&ctx, gl, tl, 100);
+		TEST_ASSERT(rs_queue_pause_all(q) == RS_OK, "pause");
+		wait_assigned_paused(q);
+		/* Nothing handed out, no committed offset: all of it. */
+		v = lag_sum(q, tl);
+		TEST_ASSERT(v == NSEQ, "lag before consuming %lld, want %d",
+			    (long long)v, NSEQ);
+		TEST_ASSERT(rs_queue_resume_all(q) == RS_OK, "resume");
+		for (i = 0; i < NSEQ; i++)
+			held[i] = poll_one(q, 30000);
+		v = lag_sum(q, tl);
+		TEST_ASSERT(v == NSEQ, "lag with all handed out %lld, want %d",
+			    (long long)v, NSEQ);
+		/* Finished in delivery order, i.e. a prefix of each
+		 * partition: the lag drops by exactly that many. */
+		for (i = 0; i < NSEQ / 4; i++)
+			rs_queue_msg_done(q, held[i]);
+		v = lag_sum(q, tl);
+		TEST_ASSERT(v == NSEQ - NSEQ / 4, "lag %lld, want %d",
+			    (long long)v, NSEQ - NSEQ / 4);
+		for (; i < NSEQ; i++)
+			rs_queue_msg_done(q, held[i]);
+		v = lag_sum(q, tl);
+		TEST_ASSERT(v == 0, "lag %lld after all were done", (long long)v);
+		TEST_ASSERT(rs_queue_commit(q) == RS_OK, "commit");
+		TEST_ASSERT(rs_queue_close(q) == RS_OK, "close");
+		rs_queue_destroy(q);
+		/* Reopened: from the committed positions, before anything
+		 * is handed out; new messages count at once. */
+		lag_produce(prod, tl, NSEQ, 7);
+		q = consumer_new(&ctx, gl, tl, 100);
+		TEST_ASSERT(rs_queue_pause_all(q) == RS_OK, "pause");
+		wait_assigned_paused(q);
+		v = lag_sum(q, tl);
+		TEST_ASSERT(v == 7, "lag after reopen %lld, want 7",
+			    (long long)v);
+		rs_queue_close(q);
+		rs_queue_destroy(q);
+		rs_test_say("lag: %d, %d, 0 and 7 as expected", NSEQ,
+			    NSEQ - NSEQ / 4);
+	}
 
 	SUB_TEST("[%s] destroy without flush: every message reported once",
 		 backend);

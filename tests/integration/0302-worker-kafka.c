@@ -17,6 +17,10 @@
  * 5. Tenant isolation with ONE pool thread: tenant 2's job parked by a
  *    6 s Retry-After does not hold back tenant 1's job produced after it
  *    (applied within 4 s); the parked one is applied after its wait.
+ *    Meanwhile /metrics shows rostersync_worker_consumer_lag: 1 or 2 on
+ *    the jobs topic while the parked job is unfinished (2 when tenant 1's
+ *    finished job sits behind it in its partition), then 0, and series for
+ *    the retry topic's partitions too.
  * 6. The rostersync-worker binary with a job parked by a 30 s Retry-After:
  *    SIGTERM makes it exit 0 within seconds (the parked job is released,
  *    not finished); a new worker then applies it (nothing lost).
@@ -223,6 +227,28 @@ static void check_job_logs(const char *path, const char *tenant,
 	rs_test_say("JSON logs: %d retried attempts with tenant, job_id, key, "
 		    "generation, attempt (up to %d), request_id\n",
 		    retries, attempt_max);
+}
+
+/* Sum of rostersync_worker_consumer_lag over the series of @p topic in
+ * the worker's metrics text; *nseries gets their number. */
+static double lag_metric(rs_worker_t *w, const char *topic, int *nseries) {
+	char *m = rs_worker_metrics_render(w), want[300];
+	const char *p = m;
+	double sum = 0;
+
+	rs_snprintf(want, sizeof(want),
+		    "rostersync_worker_consumer_lag{topic=\"%s\",partition=\"",
+		    topic);
+	*nseries = 0;
+	while ((p = strstr(p, want)) != NULL) {
+		const char *v = strstr(p, "} ");
+		TEST_ASSERT(v, "lag series line");
+		sum += strtod(v + 2, NULL);
+		(*nseries)++;
+		p = v;
+	}
+	rs_free(m);
+	return sum;
 }
 
 typedef struct bg_s {
@@ -760,7 +786,8 @@ int main(void) {
 		bg_t b;
 		pthread_t tid;
 		int64_t t_start, t_429, t_a = -1, t_b = -1;
-		double n429;
+		double n429, lag_mid = -1, lag_end = -1, lag_retry = -1;
+		int nser = 0, nser_retry = 0;
 
 		TEST_ASSERT(gidA && gidB, "groups for isolation");
 		cJSON_ArrayForEach(u, users) {
@@ -814,7 +841,28 @@ int main(void) {
 				t_b = rs_now_ms();
 			cJSON_Delete(s0);
 			cJSON_Delete(s1);
+			if (t_a > 0 && t_b < 0 && lag_mid < 0)
+				lag_mid = lag_metric(
+					b.w, g->queue.kafka.topics.jobs_group,
+					&nser);
 			usleep(50000);
+		}
+		/* Done: the lag drops to 0; the retry consumer (its own
+		 * group, joined meanwhile) reports its partitions too. */
+		{
+			int64_t end = rs_now_ms() + 5000;
+			do {
+				lag_end = lag_metric(
+					b.w, g->queue.kafka.topics.jobs_group,
+					&nser);
+				lag_retry = lag_metric(
+					b.w, g->queue.kafka.topics.retry,
+					&nser_retry);
+				if (lag_end == 0 && nser == 3 &&
+				    nser_retry > 0)
+					break;
+				usleep(100000);
+			} while (rs_now_ms() < end);
 		}
 		pthread_join(tid, NULL);
 		rs_worker_stats(b.w, &st);
@@ -834,6 +882,17 @@ int main(void) {
 			    " ms", t_b - t_429);
 		TEST_ASSERT(st.retried >= 1 && st.dead_lettered == 0,
 			    "retried %" PRIu64, st.retried);
+		rs_test_say("consumer lag: %.0f while parked, %.0f after (%d "
+			    "partitions), retry topic %.0f (%d partitions)\n",
+			    lag_mid, lag_end, nser, lag_retry, nser_retry);
+		TEST_ASSERT(lag_mid >= 1 && lag_mid <= 2,
+			    "lag %.0f while tenant 2's job was parked", lag_mid);
+		TEST_ASSERT(lag_end == 0 && nser == 3,
+			    "lag %.0f over %d partitions after all were done",
+			    lag_end, nser);
+		TEST_ASSERT(nser_retry > 0 && lag_retry == 0,
+			    "retry topic lag %.0f over %d partitions", lag_retry,
+			    nser_retry);
 	}
 
 	SUB_TEST("a long Retry-After goes through the retry topic; a newer "

@@ -309,7 +309,10 @@ static void test_overrides(void **state) {
 				     "worker.metrics_tenant_labels=maybe",
 				     "worker.thread=3", "nokey",
 				     "tenant.nosuch.enabled=false",
-				     "tenant.acme.id=other"};
+				     "tenant.acme.id=other",
+				     /* Memory bounds (G6): above the maximum. */
+				     "worker.max_in_flight=100000",
+				     "worker.retry_max_held=5001"};
 		conf = load1(NULL, t, bad, RS_ARRAY_SIZE(bad), err,
 			     sizeof(err));
 		assert_null(conf);
@@ -322,6 +325,24 @@ static void test_overrides(void **state) {
 		assert_non_null(strstr(err, "key=value"));
 		assert_non_null(strstr(err, "no tenant with id \"nosuch\""));
 		assert_non_null(strstr(err, "tenant.id: cannot be overridden"));
+		assert_non_null(strstr(err, "-X: worker.max_in_flight: 100000 "
+					    "is out of range 1..30000"));
+		assert_non_null(strstr(err, "-X: worker.retry_max_held: 5001 "
+					    "is out of range 1..5000"));
+	}
+	/* The maxima themselves are accepted. */
+	{
+		const char *top[] = {"worker.max_in_flight=30000",
+				     "worker.retry_max_held=5000"};
+		conf = load1(NULL, t, top, RS_ARRAY_SIZE(top), err,
+			     sizeof(err));
+		if (!conf)
+			fail_msg("%s", err);
+		assert_int_equal(rs_conf_global(conf)->worker.max_in_flight,
+				 30000);
+		assert_int_equal(rs_conf_global(conf)->worker.retry_max_held,
+				 5000);
+		rs_conf_destroy(conf);
 	}
 	rs_free(t);
 }

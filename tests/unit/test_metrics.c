@@ -53,6 +53,46 @@ static void test_counter_gauge_render(void **state) {
 	rs_metrics_destroy(m);
 }
 
+/* A cleared family renders its HELP/TYPE lines and no series; series set
+ * afterwards (a partition assigned again) are new and findable. */
+static void test_clear(void **state) {
+	rs_metrics_t *m = rs_metrics_new();
+	const char *const labels[] = {"topic", "partition", NULL};
+	const char *const p0[] = {"jobs", "0"};
+	const char *const p1[] = {"jobs", "1"};
+	rs_metric_t *g;
+	char *out;
+	int i;
+	(void)state;
+
+	g = rs_metrics_register(m, RS_METRIC_GAUGE, "rs_lag", "Lag.", labels,
+				NULL, 0);
+	assert_non_null(g);
+	/* Enough series to have grown the index more than once. */
+	for (i = 0; i < 40; i++) {
+		char pv[8];
+		const char *v[2] = {"jobs", pv};
+		rs_snprintf(pv, sizeof(pv), "%d", i);
+		rs_metric_set(g, v, i);
+	}
+	rs_metric_clear(g);
+	assert_true(rs_metric_get(g, p1) == 0);
+	out = rs_metrics_render(m);
+	assert_non_null(strstr(out, "# TYPE rs_lag gauge\n# HELP"));
+	assert_null(strstr(out, "rs_lag{"));
+	rs_free(out);
+	rs_metric_set(g, p1, 5);
+	rs_metric_set(g, p1, 6);
+	assert_true(rs_metric_get(g, p1) == 6);
+	assert_true(rs_metric_get(g, p0) == 0);
+	out = rs_metrics_render(m);
+	assert_non_null(strstr(out, "rs_lag{topic=\"jobs\",partition=\"1\"} 6\n"));
+	assert_null(strstr(out, "partition=\"0\""));
+	rs_free(out);
+	rs_metric_clear(NULL);
+	rs_metrics_destroy(m);
+}
+
 static void test_histogram(void **state) {
 	rs_metrics_t *m = rs_metrics_new();
 	const double b[] = {0.1, 1, 10};
@@ -193,6 +233,7 @@ static void test_server(void **state) {
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counter_gauge_render),
+		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_series_bound),

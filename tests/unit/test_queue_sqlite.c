@@ -15,6 +15,10 @@
  *    survive a reopen, the second consumer of a group is refused while the
  *    first holds it, and close gives the group back at once.
  * 6. A full tracker window stops a shard with RS_ERR_TOO_LARGE.
+ * 7. rs_queue_lag() counts, per shard, the rows at or after the lowest
+ *    unfinished offset (offsets are shared with other topics, so a
+ *    difference of offsets would be wrong), from the stored position
+ *    before anything is handed out, and reaches 0 when all are done.
  */
 #include "rs/rs_base.h"
 
@@ -417,6 +421,131 @@ static void test_window_full(void **state) {
 	tmpdb_cleanup(&t);
 }
 
+/* ---------------------------------------------------------------------- */
+/* 7. Consumer lag                                                        */
+
+typedef struct {
+	int64_t lag[3];
+	int64_t pos[3];
+	int calls;
+} lag_state_t;
+
+static void lag_cb(const rs_queue_lag_t *l, void *opaque) {
+	lag_state_t *ls = opaque;
+
+	assert_string_equal(l->topic, "jobs");
+	assert_true(l->partition >= 0 && l->partition < 3);
+	ls->lag[l->partition] = l->lag;
+	ls->pos[l->partition] = l->position;
+	ls->calls++;
+}
+
+static int64_t lag_total(rs_queue_t *q, lag_state_t *ls) {
+	memset(ls, 0, sizeof(*ls));
+	assert_int_equal(rs_queue_lag(q, 2000, lag_cb, ls), RS_OK);
+	return ls->lag[0] + ls->lag[1] + ls->lag[2];
+}
+
+static void lag_produce(rs_queue_t *prod, int from, int n, int *per_shard) {
+	int i;
+
+	for (i = from; i < from + n; i++) {
+		char key[8];
+		rs_snprintf(key, sizeof(key), "k%d", i % 7);
+		assert_int_equal(rs_queue_produce(prod, "jobs", key, strlen(key),
+						  "v", 1, NULL, 0, NULL),
+				 RS_OK);
+		per_shard[rs_qsql_key_hash(key, strlen(key)) % 3]++;
+		/* Interleaved rows of another topic take offsets too. */
+		assert_int_equal(rs_queue_produce(prod, "other", key,
+						  strlen(key), "v", 1, NULL, 0,
+						  NULL),
+				 RS_OK);
+	}
+	assert_int_equal(rs_queue_flush(prod, 5000), RS_OK);
+}
+
+static void test_lag(void **state) {
+	const char *names[] = {"jobs", "other"};
+	rs_queue_conf_t conf;
+	rs_queue_t *prod, *cons;
+	rs_qmsg_t *held[30], *first = NULL;
+	rt_state_t s = {0, 0};
+	lag_state_t ls;
+	int per_shard[3] = {0, 0, 0};
+	char errstr[256];
+	int n = 0, i, p;
+	tmpdb_t t;
+
+	(void)state;
+	tmpdb_init(&t);
+	rs_queue_conf_init(&conf);
+	conf.backend = "sqlite";
+	conf.sqlite_path = t.path;
+	prod = rs_queue_new(&conf, errstr, sizeof(errstr));
+	assert_non_null(prod);
+	assert_int_equal(rs_queue_create_topics(prod, names, 2, 3, 1, NULL, 0,
+						1000, errstr, sizeof(errstr)),
+			 RS_OK);
+	/* No consumer role: nothing to report. */
+	assert_int_equal(rs_queue_lag(prod, 100, lag_cb, &ls), RS_ERR_STATE);
+	lag_produce(prod, 0, 30, per_shard);
+
+	cons = rt_consumer(t.path, &s, errstr, sizeof(errstr));
+	assert_non_null(cons);
+	/* Shards are assigned at the first poll: none yet, none reported. */
+	assert_int_equal(lag_total(cons, &ls), 0);
+	assert_int_equal(ls.calls, 0);
+	while (n < 30) {
+		rs_qmsg_t *msg = NULL;
+		assert_int_equal(rs_queue_poll(cons, 200, &msg), RS_OK);
+		assert_non_null(msg);
+		held[n++] = msg;
+		if (n == 1) {
+			/* One handed out, the others still in the table. */
+			assert_int_equal(lag_total(cons, &ls), 30);
+			assert_int_equal(ls.calls, 3);
+		}
+	}
+	assert_int_equal(lag_total(cons, &ls), 30);
+	for (p = 0; p < 3; p++)
+		assert_int_equal(ls.lag[p], per_shard[p]);
+	/* Finish every message but the first of one shard: that shard keeps
+	 * its whole lag (a restart would redeliver from there), the others
+	 * drop to 0. */
+	first = held[0];
+	p = rs_qmsg_partition(first);
+	for (i = 1; i < 30; i++)
+		rs_queue_msg_done(cons, held[i]);
+	assert_int_equal(lag_total(cons, &ls), per_shard[p]);
+	assert_int_equal(ls.lag[p], per_shard[p]);
+	assert_int_equal(ls.pos[p], rs_qmsg_offset(first));
+	rs_queue_msg_done(cons, first);
+	assert_int_equal(lag_total(cons, &ls), 0);
+	assert_int_equal(ls.calls, 3);
+	assert_int_equal(rs_queue_close(cons), RS_OK);
+	rs_queue_destroy(cons);
+
+	/* Reopened, before any message is handed out: the stored positions
+	 * count (5 new rows), not the tracker. */
+	memset(per_shard, 0, sizeof(per_shard));
+	lag_produce(prod, 30, 5, per_shard);
+	cons = rt_consumer(t.path, &s, errstr, sizeof(errstr));
+	assert_non_null(cons);
+	assert_int_equal(rs_queue_pause_all(cons), RS_OK);
+	{
+		rs_qmsg_t *msg = NULL;
+		assert_int_equal(rs_queue_poll(cons, 50, &msg), RS_OK);
+		assert_null(msg); /* paused, but assigned */
+	}
+	assert_int_equal(lag_total(cons, &ls), 5);
+	for (p = 0; p < 3; p++)
+		assert_int_equal(ls.lag[p], per_shard[p]);
+	rs_queue_destroy(cons);
+	rs_queue_destroy(prod);
+	tmpdb_cleanup(&t);
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hdrs_roundtrip),
@@ -426,6 +555,7 @@ int main(void) {
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_window_full),
+		cmocka_unit_test(test_lag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,12 @@ void rs_metric_add(rs_metric_t *f, const char *const *values, double v);
 void rs_metric_set(rs_metric_t *f, const char *const *values, double v);
 /** @brief Records one observation in a histogram series. */
 void rs_metric_observe(rs_metric_t *f, const char *const *values, double v);
+/**
+ * @brief Removes every series of a family, e.g. a gauge whose label set
+ *        follows something that comes and goes (the partitions assigned
+ *        now): clear, then set the current ones, in the collect hook.
+ */
+void rs_metric_clear(rs_metric_t *f);
 /** @brief Current value of a counter/gauge series (0 if absent); tests. */
 double rs_metric_get(rs_metric_t *f, const char *const *values);
 

@@ -338,6 +338,52 @@ typedef struct rs_queue_stats_s {
 void rs_queue_stats(rs_queue_t *q, rs_queue_stats_t *st);
 
 /* ---------------------------------------------------------------------- */
+/* Consumer lag (monitoring)                                              */
+
+/** Lag of one assigned partition; plain value struct (rs_queue_lag()). */
+typedef struct rs_queue_lag_s {
+	const char *topic;  /**< valid during the callback only */
+	int32_t partition;
+	/** The position a restart would resume at: the lowest unfinished
+	 *  offset (what is stored and committed), or, before anything was
+	 *  handed out in this assignment, the committed position. */
+	int64_t position;
+	/** Messages at or after @p position: handed out and not finished
+	 *  (including finished ones behind an unfinished one, which a
+	 *  restart would redeliver) plus those not handed out yet. */
+	int64_t lag;
+} rs_queue_lag_t;
+
+/** Called once per partition by rs_queue_lag(). */
+typedef void(rs_queue_lag_cb_t)(const rs_queue_lag_t *lag, void *opaque);
+
+/**
+ * @brief Reports the consumer lag of every partition assigned now.
+ *
+ * Kafka: lag = end offset (high watermark, asked of the partition leaders
+ * in one ListOffsets round trip on a group-less handle of its own, made at
+ * the first call; librdkafka's cached value from the last fetch if that
+ * fails) - position; a partition with nothing handed out yet takes its
+ * committed offset (one OffsetFetch), or the low watermark / end when the
+ * group has none (auto_offset_reset).  SQLite: the number of rows of the
+ * shard at or after the position (one read transaction on a connection of
+ * its own).  docs/internals/queue.md, "Consumer lag".
+ *
+ * @param timeout_ms bound for the whole call (broker round trips, SQLite
+ *        counting); partitions not answered in time are left out.
+ * @returns RS_OK when every assigned partition was reported (also when
+ *          none is assigned), RS_ERR_TIMEOUT when some were left out,
+ *          RS_ERR_QUEUE when the back-end could not be asked at all (no
+ *          handle or connection for it), RS_ERR_STATE without a consumer
+ *          role.
+ * @locality any thread (a metrics scrape): it never takes the poll
+ *           thread's place and holds the queue lock only to copy the
+ *           assignment.
+ */
+rs_err_t rs_queue_lag(rs_queue_t *q, int timeout_ms, rs_queue_lag_cb_t *cb,
+		      void *opaque);
+
+/* ---------------------------------------------------------------------- */
 /* Scan (operator tools: DLQ list/show/replay/purge)                      */
 
 /**
