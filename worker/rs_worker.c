@@ -75,14 +75,24 @@ typedef struct w_tenant_s {
 	int64_t paused_until;
 	int64_t last_cut;
 	/* Pacing, under w->lock: once the tenant has met its budget, job
-	 * starts are spaced 1/rate apart (rate in jobs/s, 0 = unpaced until
-	 * the first 429).  The rate is AIMD too: x0.85 per congestion event,
-	 * a small step up per success, so it settles just under the budget's
-	 * refill rate instead of bursting into it. */
+	 * starts are spaced 1/rate apart (jobs/s, 0 = unpaced until the first
+	 * 429).  rate follows w_pace_rate(): after each congestion event it
+	 * starts just under rate_w, the budget's estimated refill rate,
+	 * flattens at it and then probes ever faster above it. */
 	double rate;
-	double rate_cut;      /**< the rate that met the last 429 */
+	double rate_w;        /**< the curve's plateau, 0 = unpaced */
+	int64_t next_slot_us; /**< no paced start before this */
+	/* Since last_cut: job starts and the pacing time left unused (no
+	 * job started when its slot came), which make the estimate. */
+	int64_t starts;
+	int64_t idle_us;
+	int cut_inflight;     /**< other jobs running at the last cut */
+	double k_ms;          /**< the curve's time to its plateau */
 	double lat_ewma;      /**< attempt duration, ms, smoothed */
-	int64_t next_slot_us;
+	/* Measured start rate (jobs/s, over windows of >= W_WIN_MS). */
+	double start_rate;
+	int64_t win_ms;
+	int win_starts;
 	int held;             /**< jobs held in the scheduler (main topic) */
 } w_tenant_t;
 
@@ -683,69 +693,147 @@ static bool w_can_run(rs_wjob_t *sj, void *opaque) {
 	return true;
 }
 
+/*
+ * Pacing (guarantee 4).  Graph's budget is a token bucket per tenant
+ * (graph.md §5): it refills at a steady rate R, saved-up tokens are spent
+ * first, and a 429 is charged too, so once the bucket is empty every
+ * request sent faster than R fails.  A 429 says "the bucket is empty now",
+ * and between two congestion events the bucket went from empty to empty:
+ * the jobs started in between, over the time in between, are R.  The
+ * requests in flight at a cut were charged to the empty bucket (the debt
+ * the next interval first refills), so they are added at the start of an
+ * interval and the ones in flight at its end taken off: (starts +
+ * in flight at the last cut - in flight now) / interval.  Each event sets
+ * the curve's plateau rate_w to that estimate when it is sound (at least
+ * W_EST_MIN_MS long, and the tenant used its pacing slots rather than
+ * being short of jobs or threads); otherwise to 0.85 x the rate that met
+ * the 429 (multiplicative decrease), or, at the first 429, to half the
+ * rate the saved-up budget was spent at (a guess: the next cut or two
+ * correct it).  After the event the rate follows CUBIC's curve (RFC 8312)
+ * in jobs/s: W_BETA x rate_w at once, flat around rate_w after k_ms
+ * (W_K_MS, or the faster W_K_GUESS_MS after a guess), then ever faster
+ * above it, so a larger budget is found too.  Under the plateau the bucket
+ * saves the unused budget, above it that is spent: sustained throughput
+ * is R, with one congestion event (about R x latency 429s, the requests
+ * in flight) every 2 x W_K_MS or so.
+ */
+#define W_BETA 0.95
+#define W_K_MS 5000.0
+#define W_K_GUESS_MS 2000.0
+#define W_EST_MIN_MS 500
+#define W_WIN_MS 250
+
+static double w_pace_rate(const w_tenant_t *t, int64_t now_ms) {
+	double x = ((double)(now_ms - t->last_cut) - t->k_ms) / t->k_ms;
+	if (x > 20)
+		x = 20; /* hours without a 429: effectively unpaced */
+	return t->rate_w * (1 + (1 - W_BETA) * x * x * x);
+}
+
 /* A job of tenant @p t starts (under w->lock): reserves its pacing slot. */
 static void w_tenant_start(w_tenant_t *t) {
+	int64_t now_us = rs_now_us(), now = now_us / 1000;
+
 	t->running++;
-	if (t->rate > 0)
-		t->next_slot_us = RS_MAX(rs_now_us(), t->next_slot_us) +
-				  (int64_t)(1e6 / t->rate);
+	t->starts++;
+	t->win_starts++;
+	if (now - t->win_ms >= W_WIN_MS) {
+		double r = t->win_starts * 1000.0 / (double)(now - t->win_ms);
+		t->start_rate = t->start_rate > 0 ? 0.5 * t->start_rate + 0.5 * r
+						  : r;
+		t->win_ms = now;
+		t->win_starts = 0;
+	}
+	if (t->rate_w > 0) {
+		int64_t iv;
+		t->rate = w_pace_rate(t, now);
+		iv = (int64_t)(1e6 / t->rate);
+		/* A start up to one interval late (a pool thread's wake-up)
+		 * keeps its slot: the next one follows at once.  Later, the
+		 * slot passed with no job to start: unused budget, which
+		 * makes the interval's start count no estimate. */
+		if (now_us - iv > t->next_slot_us) {
+			t->idle_us += now_us - iv - t->next_slot_us;
+			t->next_slot_us = now_us - iv;
+		}
+		t->next_slot_us += iv;
+	}
 }
 
 /*
  * One attempt of a tenant's job ended (under w->lock).  AIMD as TCP does
- * it: one halving per congestion event, not per 429.  Requests already in
+ * it: one cut per congestion event, not per 429.  Requests already in
  * flight when the budget ran out all meet the same empty bucket; their
  * 429s say nothing new, so only an attempt that STARTED after the last
  * cut may cut again.  A throttled attempt's Retry-After (@p pause_ms)
  * pauses the whole tenant: starting more jobs inside it would only be
- * charged and throttled.  Each success grows the limit by 1/limit (about
- * one per round of the limit's worth of jobs).
+ * charged and throttled.  The concurrency limit halves per event and grows
+ * by 1/limit per success (about one per round of the limit's worth of
+ * jobs); the pacing rate is set as above.
  */
 static void w_tenant_adapt(rs_worker_t *w, w_tenant_t *t, bool throttled,
 			   int64_t started, int64_t pause_ms) {
 	double max = (double)w->g->worker.tenant_concurrency_max;
-	int64_t now = rs_now_ms();
+	int64_t now = rs_now_ms(), dt;
+	double cur, est, k_ms;
 
 	t->running--;
-	/* Attempt duration, smoothed: limit / latency is the start rate the
-	 * tenant ran at, where the first pacing rate starts from. */
+	/* Attempt duration, smoothed: the round trip a cut waits out, and
+	 * with the limit the rate the tenant could start at. */
 	t->lat_ewma = t->lat_ewma > 0
 			      ? 0.8 * t->lat_ewma + 0.2 * (double)(now - started)
 			      : (double)(now - started);
 	if (!throttled) {
 		t->limit = t->limit + 1 / t->limit > max ? max
 							   : t->limit + 1 / t->limit;
-		/* Quick back to 90 % of the rate that met the last 429,
-		 * then a slow probe above it (CUBIC's idea, in steps). */
-		if (t->rate > 0)
-			t->rate += t->rate < 0.9 * t->rate_cut
-					   ? 0.05 + 0.001 * t->rate
-					   : 0.008 + 0.00015 * t->rate;
 		return;
 	}
-	if (pause_ms > 0 && now + pause_ms > t->paused_until)
+	if (pause_ms > 0 && now + pause_ms > t->paused_until) {
 		t->paused_until = now + pause_ms;
-	if (started >= t->last_cut) {
-		t->limit = t->limit / 2 < 1 ? 1 : t->limit / 2;
-		/* The first cut starts from the measured start rate, which
-		 * the bucket's saved-up budget may have inflated: halve it.
-		 * Later cuts are gentle. */
-		/* rate_cut remembers the highest recent rate that met a 429
-		 * (decaying 5 % per cut), so back-to-back cuts do not lower
-		 * the quick-recovery target with them. */
-		if (t->rate > 0) {
-			t->rate_cut = RS_MAX(t->rate, 0.95 * t->rate_cut);
-			t->rate *= 0.85;
-		} else {
-			t->rate_cut = RS_MAX(t->limit * 1000.0 /
-						     RS_MAX(t->lat_ewma, 1.0),
-					     1.0);
-			t->rate = t->rate_cut * 0.5;
-		}
-		if (t->rate < 0.1)
-			t->rate = 0.1;
-		t->last_cut = now;
+		/* The pause is not unused pacing time. */
+		t->next_slot_us = RS_MAX(t->next_slot_us,
+					 t->paused_until * 1000);
 	}
+	if (started <= t->last_cut)
+		return;
+	dt = now - t->last_cut;
+	k_ms = W_K_MS;
+	if (t->rate_w <= 0) {
+		k_ms = W_K_GUESS_MS;
+		/* The start rate that emptied the bucket, measured or what
+		 * the limit allowed, whichever is higher: too high only
+		 * costs another cut or two at once, too low a slow climb. */
+		est = 0.5 * RS_MAX(t->start_rate,
+				   t->limit * 1000.0 / RS_MAX(t->lat_ewma, 1.0));
+	} else {
+		cur = w_pace_rate(t, now);
+		/* The requests in flight at a cut are charged to the empty
+		 * bucket: the debt at either end of the interval. */
+		est = (double)(t->starts + t->cut_inflight - t->running) *
+		      1000.0 / (double)RS_MAX(dt, 1);
+		if (t->idle_us * 10 > dt * 1000) {
+			/* Short of jobs or threads, not of slots: the rate
+			 * that met the 429 is the one measured. */
+			est = 0.85 * RS_MIN(cur, RS_MAX(t->start_rate, 1.0));
+			k_ms = W_K_GUESS_MS;
+		} else if (dt < W_EST_MIN_MS) {
+			est = 0.85 * cur;
+		}
+		if (est > cur)
+			est = cur;
+	}
+	t->limit = t->limit / 2 < 1 ? 1 : t->limit / 2;
+	/* The other requests in flight meet the same empty bucket: no start
+	 * until they are back (their Retry-Afters extend the pause). */
+	t->paused_until = RS_MAX(t->paused_until, now + (int64_t)t->lat_ewma);
+	t->next_slot_us = RS_MAX(t->next_slot_us, t->paused_until * 1000);
+	t->rate_w = RS_MAX(est, 0.1);
+	t->k_ms = k_ms;
+	t->last_cut = now;
+	t->starts = 0;
+	t->idle_us = 0;
+	t->cut_inflight = t->running;
+	t->rate = w_pace_rate(t, now);
 }
 
 /*

@@ -28,7 +28,7 @@ rs_add_it(0503-cli-dlq-100k-sqlite LABEL integration TIMEOUT 300 SOURCE 0501-cli
 rs_add_it(0010-queue-conformance-kafka LABEL kafka TIMEOUT 300 SOURCE 0010-queue-conformance ARGS kafka)
 rs_add_it(0011-queue-conformance-sqlite LABEL integration TIMEOUT 120 SOURCE 0010-queue-conformance ARGS sqlite)
 rs_add_it(0401-tenant-isolation LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
-rs_add_it(0402-aimd-budget LABEL e2e TIMEOUT 150 LIBS rs_simlib rs_workerlib SLOW)
+rs_add_it(0402-aimd-budget LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib SLOW)
 rs_add_it(0403-scale-1-3-1 LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
 rs_add_it(0330-e2e-sqlite LABEL integration TIMEOUT 240 LIBS rs_simlib)
 rs_add_it(0510-cli-run LABEL integration TIMEOUT 180 LIBS rs_simlib)
