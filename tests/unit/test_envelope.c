@@ -301,6 +301,23 @@ static void test_field_errors(void **state) {
 		 "field 'time' is not an integer"},
 		{"errors", "\"errors\":[{\"message\":5}]", RS_ERR_BAD_MESSAGE,
 		 "field 'errors[0].message' is not a string"},
+		/* Control characters in the first 8-byte word, in a later
+		 * word and in the tail after the last whole word. */
+		{"source", "\"source\":\"a\\u0001bcdefghij\"",
+		 RS_ERR_BAD_MESSAGE, "field 'source' contains control"},
+		{"source", "\"source\":\"talkdesk:queues:abcdefgh\\u007f\"",
+		 RS_ERR_BAD_MESSAGE, "field 'source' contains control"},
+		{"source", "\"source\":\"talkdesk:queues:abc\\u001f\"",
+		 RS_ERR_BAD_MESSAGE, "field 'source' contains control"},
+		{"adds",
+		 "\"adds\":[{\"id\":\"" U1 "\",\"email\":\"a@x.com\\r\"}]",
+		 RS_ERR_BAD_MESSAGE,
+		 "field 'change.adds[0].email' contains control"},
+		{"errors", "\"errors\":[{},{\"code\":\"a\\tb\"}]",
+		 RS_ERR_BAD_MESSAGE, "field 'errors[1].code' contains control"},
+		{"errors", "\"errors\":[{\"request_id\":[]}]",
+		 RS_ERR_BAD_MESSAGE,
+		 "field 'errors[0].request_id' is not a string"},
 	};
 	rs_envelope_t env, dec;
 	char *txt, *bad, errstr[256];
@@ -335,6 +352,90 @@ static void test_field_errors(void **state) {
 	rs_envelope_cleanup(&dec);
 	rs_free(txt);
 	rs_envelope_cleanup(&env);
+}
+
+/* Every byte from 0x20 up except 0x7f is accepted in a string field (the
+ * control check reads words: no printable or UTF-8 byte may trip it), at
+ * any length up to the bound. */
+static void test_printable_accepted(void **state) {
+	rs_envelope_t env, dec;
+	char *txt, errstr[256], src[RS_ENVELOPE_MAX_STR + 1];
+	size_t i, n = 0;
+	int c;
+
+	(void)state;
+	/* 0x20..0x7e, then "é€" (C3 A9, E2 82 AC), repeated to the bound. */
+	while (n < RS_ENVELOPE_MAX_STR - 5) {
+		for (c = 0x20; c < 0x7f && n < RS_ENVELOPE_MAX_STR - 5; c++)
+			src[n++] = (char)c;
+		memcpy(src + n, "\xc3\xa9\xe2\x82\xac", 5);
+		n += 5;
+	}
+	src[n] = '\0';
+	assert_int_equal(strlen(src), RS_ENVELOPE_MAX_STR);
+	for (i = 1; i <= RS_ENVELOPE_MAX_STR; i += (i < 24 ? 1 : 61)) {
+		fill(&env);
+		rs_free(env.source);
+		env.source = rs_strndup(src + RS_ENVELOPE_MAX_STR - i, i);
+		txt = encode(&env);
+		assert_int_equal(rs_envelope_decode(txt, strlen(txt), 0, &dec,
+						    errstr, sizeof(errstr)),
+				 RS_OK);
+		assert_string_equal(dec.source, env.source);
+		rs_free(txt);
+		rs_envelope_cleanup(&env);
+		rs_envelope_cleanup(&dec);
+	}
+}
+
+/* Field order is free and the first of two equal names wins (what
+ * cJSON_GetObjectItemCaseSensitive gives); an empty member list decodes
+ * like a missing one and can be added to. */
+static void test_field_order(void **state) {
+	static const char txt[] =
+		"{\"errors_dropped\":3,\"errors\":[{\"request_id\":\"r\","
+		"\"code\":\"c\",\"code\":\"d\",\"time\":5}],"
+		"\"change\":{\"removes\":[],\"adds\":[],\"mode\":\"exact\","
+		"\"mode\":\"bogus\",\"group_id\":\"" GROUP "\"},"
+		"\"trace\":\"t\",\"planner\":\"p\",\"source\":\"first\","
+		"\"source\":\"second\",\"created\":7,\"not_before\":6,"
+		"\"attempt\":2,\"generation\":9,\"key\":\"t/" GROUP "\","
+		"\"kind\":\"group.members\",\"tenant\":\"t\",\"id\":\"x\","
+		"\"extra\":1,\"v\":1}";
+	rs_envelope_t dec;
+	char errstr[256], *out;
+
+	(void)state;
+	assert_int_equal(rs_envelope_decode(txt, strlen(txt), 0, &dec, errstr,
+					    sizeof(errstr)),
+			 RS_OK);
+	assert_int_equal(dec.v, 1);
+	assert_string_equal(dec.id, "x");
+	assert_string_equal(dec.tenant, "t");
+	assert_string_equal(dec.kind, "group.members");
+	assert_string_equal(dec.key, "t/" GROUP);
+	assert_int_equal(dec.generation, 9);
+	assert_int_equal(dec.attempt, 2);
+	assert_int_equal(dec.not_before, 6);
+	assert_int_equal(dec.created, 7);
+	assert_string_equal(dec.source, "first");
+	assert_string_equal(dec.planner, "p");
+	assert_string_equal(dec.trace, "t");
+	assert_string_equal(dec.members.group_id, GROUP);
+	assert_string_equal(dec.members.mode, "exact");
+	assert_int_equal(dec.members.add_cnt, 0);
+	assert_int_equal(dec.members.remove_cnt, 0);
+	assert_int_equal(dec.error_cnt, 1);
+	assert_string_equal(dec.errors[0].code, "c");
+	assert_string_equal(dec.errors[0].request_id, "r");
+	assert_int_equal(dec.errors[0].time, 5);
+	assert_int_equal(dec.errors_dropped, 3);
+	assert_non_null(dec.change);
+	assert_int_equal(rs_envelope_member_add(&dec, false, U1, NULL), RS_OK);
+	out = encode(&dec);
+	assert_non_null(strstr(out, "\"adds\":[{\"id\":\"" U1 "\"}]"));
+	rs_free(out);
+	rs_envelope_cleanup(&dec);
 }
 
 static void test_limits(void **state) {
@@ -490,6 +591,8 @@ int main(void) {
 		cmocka_unit_test(test_edit_after_decode),
 		cmocka_unit_test(test_deterministic_id),
 		cmocka_unit_test(test_field_errors),
+		cmocka_unit_test(test_printable_accepted),
+		cmocka_unit_test(test_field_order),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_unknown_kind),
 		cmocka_unit_test(test_error_history),

@@ -64,9 +64,9 @@ typedef struct rs_env_member_s {
 typedef struct rs_env_group_members_s {
 	char *group_id; /**< target group GUID */
 	char *mode;     /**< "exact" or "additive" */
-	rs_env_member_t *adds;
+	rs_env_member_t *adds; /**< add_cnt entries; NULL when there are none */
 	size_t add_cnt;
-	rs_env_member_t *removes;
+	rs_env_member_t *removes; /**< remove_cnt entries; NULL when none */
 	size_t remove_cnt;
 } rs_env_group_members_t;
 
