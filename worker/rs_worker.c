@@ -609,6 +609,32 @@ permanent:
 }
 
 /*
+ * A job's retry-topic record: the envelope with its due time (not_before,
+ * @p delay_ms from now) and a header with the attempts of this life
+ * (@p att is the header's value buffer).  @returns the encoded record
+ * (rs_free), or NULL, not_before cleared and the reason logged.
+ */
+static char *w_retry_record(w_job_t *j, int64_t delay_ms, size_t *len,
+			    rs_queue_header_t *h, char att[16]) {
+	char *txt = NULL, err[256];
+
+	j->env.not_before = rs_wall_ms() + delay_ms;
+	if (rs_envelope_encode(&j->env, &txt, len, err, sizeof(err)) !=
+	    RS_OK) {
+		rs_log_ctx_t ctx = w_ctx(j, 0, NULL);
+		rs_log(&ctx, LOG_ERR, "JOB", "key %s: encoding for the retry "
+		       "topic: %s", j->env.key, err);
+		j->env.not_before = 0;
+		return NULL;
+	}
+	rs_snprintf(att, 16, "%d", j->attempts);
+	h->name = W_HDR_ATTEMPTS;
+	h->value = att;
+	h->size = strlen(att);
+	return txt;
+}
+
+/*
  * Guarantee 5: a wait longer than worker.retry_hold_max leaves the worker.
  * The job goes to the retry topic with its due time (envelope not_before)
  * and its attempts so far (header), and its jobs-topic message is finished,
@@ -618,24 +644,14 @@ permanent:
  * not be stored (stopping): the caller keeps it in memory instead.
  */
 static bool w_defer(rs_worker_t *w, w_job_t *j, int64_t delay_ms) {
-	char *txt = NULL, err[256], att[16];
+	char *txt, att[16];
 	rs_queue_header_t h;
 	size_t len = 0;
 	bool ok;
 
-	j->env.not_before = rs_wall_ms() + delay_ms;
-	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
-	    RS_OK) {
-		rs_log_ctx_t ctx = w_ctx(j, 0, NULL);
-		rs_log(&ctx, LOG_ERR, "JOB", "key %s: encoding for the retry "
-		       "topic: %s", j->env.key, err);
-		j->env.not_before = 0;
+	txt = w_retry_record(j, delay_ms, &len, &h, att);
+	if (!txt)
 		return false;
-	}
-	rs_snprintf(att, sizeof(att), "%d", j->attempts);
-	h.name = W_HDR_ATTEMPTS;
-	h.value = att;
-	h.size = strlen(att);
 	ok = w_send_sync(w, w->g->queue.kafka.topics.retry, j->env.key, txt,
 			 len, &h, 1);
 	rs_free(txt);
@@ -1224,21 +1240,14 @@ static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
  * held).  @returns false when it could not be queued: the caller holds
  * it instead. */
 static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
-	char *txt = NULL, err[256], att[16];
+	char *txt, att[16];
 	rs_queue_header_t h;
 	size_t len = 0;
 	rs_err_t e;
 
-	j->env.not_before = rs_wall_ms() + wait_ms;
-	if (rs_envelope_encode(&j->env, &txt, &len, err, sizeof(err)) !=
-	    RS_OK) {
-		j->env.not_before = 0;
+	txt = w_retry_record(j, wait_ms, &len, &h, att);
+	if (!txt)
 		return false;
-	}
-	rs_snprintf(att, sizeof(att), "%d", j->attempts);
-	h.name = W_HDR_ATTEMPTS;
-	h.value = att;
-	h.size = strlen(att);
 	j->deferring = true;
 	e = rs_queue_produce(w->q, w->g->queue.kafka.topics.retry, j->env.key,
 			     strlen(j->env.key), txt, len, &h, 1, j);
