@@ -303,22 +303,29 @@ static rs_err_t kafka_produce(rs_queue_t *q, const char *topic,
 	return RS_OK;
 }
 
-/* rd_kafka_flush() in <=500 ms slices so a long flush can be bounded by
- * the caller's deadline; outq_len counts messages not yet reported. */
-static rs_err_t kafka_flush(rs_queue_t *q, int timeout_ms) {
+/* Waits until every message produced so far is reported (outq_len counts
+ * messages not yet reported, all_reported the callbacks that returned), or
+ * the deadline.  The poller thread serves the reports: rd_kafka_flush()
+ * would serve them on this thread too, and on_delivery would then run on
+ * two threads at once (unit_queue lost a count that way under ASan), so
+ * this thread only watches. */
+static bool kafka_wait_reported(rs_queue_t *q, int timeout_ms) {
 	kq_t *kq = KQ(q);
 	int64_t deadline = rs_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
-		int64_t left = deadline - rs_now_ms();
-		bool queued = rd_kafka_outq_len(kq->prod) > 0;
-		if ((!queued && all_reported(q)) || left <= 0)
-			break;
-		if (queued)
-			rd_kafka_flush(kq->prod, (int)RS_MIN(left, 500));
-		else
-			rs_sleep_ms(1); /* a callback is still running */
+		if (rd_kafka_outq_len(kq->prod) == 0 && all_reported(q))
+			return true;
+		if (rs_now_ms() >= deadline)
+			return false;
+		rs_sleep_ms(1);
 	}
+}
+
+static rs_err_t kafka_flush(rs_queue_t *q, int timeout_ms) {
+	kq_t *kq = KQ(q);
+
+	kafka_wait_reported(q, timeout_ms);
 	if (rd_kafka_fatal_error(kq->prod, NULL, 0))
 		return RS_ERR_QUEUE_FATAL;
 	if (rd_kafka_outq_len(kq->prod) > 0 || !all_reported(q))
@@ -1480,7 +1487,7 @@ static void kafka_destroy(rs_queue_t *q) {
 			 * nothing disappears without on_delivery hearing. */
 			rd_kafka_purge(kq->prod, RD_KAFKA_PURGE_F_QUEUE |
 							 RD_KAFKA_PURGE_F_INFLIGHT);
-			rd_kafka_flush(kq->prod, 500);
+			kafka_wait_reported(q, 500);
 		}
 		if (kq->poller_started) {
 			atomic_store(&kq->poller_stop, true);
