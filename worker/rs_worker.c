@@ -1706,6 +1706,25 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			       "creating topics: %s (continuing: they may be "
 			       "pre-created)", terr);
 	}
+	{
+		/* The producer learns the topics it writes now rather than
+		 * at its first record to each: a burst's first deferrals
+		 * to the retry topic waited ~400 ms for librdkafka's topic
+		 * scan, holding their in-flight slots (docs/worker.md). */
+		const char *out[] = {g->queue.kafka.topics.retry,
+				     g->queue.kafka.topics.applied,
+				     g->queue.kafka.topics.dlq};
+		size_t k;
+		for (k = 0; k < RS_ARRAY_SIZE(out); k++) {
+			rs_err_t e = rs_queue_produce_prepare(w->q, out[k],
+							      3000);
+			if (e != RS_OK)
+				rs_log(W_LOG, LOG_WARNING, "WORKER",
+				       "producer: topic %s: %s (its first "
+				       "record may wait for its metadata)",
+				       out[k], rs_err_str(e));
+		}
+	}
 	w_seed_applied(w);
 
 	w->thread_cnt = g->worker.threads;
