@@ -346,6 +346,17 @@ rs_err_t rs_queue_produce(rs_queue_t *q, const char *topic, const void *key,
 			      msg_opaque);
 }
 
+rs_err_t rs_queue_produce_prepare(rs_queue_t *q, const char *topic,
+				  int timeout_ms) {
+	if (!(q->roles & RS_QUEUE_ROLE_PRODUCER))
+		return RS_ERR_STATE;
+	if (!topic || !*topic)
+		return RS_ERR_INVALID_ARG;
+	if (!q->be->produce_prepare)
+		return RS_OK;
+	return q->be->produce_prepare(q, topic, timeout_ms);
+}
+
 rs_err_t rs_queue_flush(rs_queue_t *q, int timeout_ms) {
 	if (!(q->roles & RS_QUEUE_ROLE_PRODUCER))
 		return RS_OK;

@@ -113,6 +113,9 @@ typedef struct rs_queue_backend_s {
 			    const rs_queue_header_t *hdrs, size_t hdr_cnt,
 			    void *msg_opaque);
 	rs_err_t (*flush)(rs_queue_t *q, int timeout_ms);
+	/* rs_queue_produce_prepare; NULL: nothing to prepare. */
+	rs_err_t (*produce_prepare)(rs_queue_t *q, const char *topic,
+				    int timeout_ms);
 	rs_err_t (*fatal_error)(rs_queue_t *q, char *errstr, size_t size);
 	rs_err_t (*poll)(rs_queue_t *q, int timeout_ms, rs_qmsg_t **msgp);
 	/* Stores @p position as the partition's next offset to commit.

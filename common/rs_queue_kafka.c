@@ -303,6 +303,21 @@ static rs_err_t kafka_produce(rs_queue_t *q, const char *topic,
 	return RS_OK;
 }
 
+static rs_err_t scan_partition_cnt(rd_kafka_t *rk, const char *topic,
+				   int64_t deadline, int *cntp);
+
+/* A topic first produced to is only "unknown" to librdkafka 2.0.2 until
+ * its topic scan (once a second) requests its metadata, and the message
+ * waits that long.  Creating the local topic and asking for its metadata
+ * now fills in its partitions and leaders; the topic stays known to the
+ * handle after its reference is dropped. */
+static rs_err_t kafka_produce_prepare(rs_queue_t *q, const char *topic,
+				      int timeout_ms) {
+	int cnt = 0;
+	return scan_partition_cnt(KQ(q)->prod, topic,
+				  rs_now_ms() + RS_MAX(timeout_ms, 0), &cnt);
+}
+
 /* Waits until every message produced so far is reported (outq_len counts
  * messages not yet reported, all_reported the callbacks that returned), or
  * the deadline.  The poller thread serves the reports: rd_kafka_flush()
@@ -1558,6 +1573,7 @@ const rs_queue_backend_t rs_queue_backend_kafka = {
 	.destroy = kafka_destroy,
 	.produce = kafka_produce,
 	.flush = kafka_flush,
+	.produce_prepare = kafka_produce_prepare,
 	.fatal_error = kafka_fatal_error,
 	.poll = kafka_poll,
 	.store = kafka_store,

@@ -142,6 +142,11 @@ struct rs_worker_s {
 	size_t seeded;         /**< applied records read at start */
 	size_t seed_bad;       /**< unreadable applied records */
 	int64_t last_activity; /**< monotonic ms of the last arrival/finish */
+	/* The two most recent job starts by different tenants (index,
+	 * monotonic ms): whether a tenant other than T started a job lately
+	 * is one look (w_others_active). */
+	int start_tn[2];
+	int64_t start_ms[2];
 	rs_worker_stats_t st;
 };
 
@@ -684,6 +689,15 @@ static bool w_dlq_job(rs_worker_t *w, w_job_t *j) {
 	return ok;
 }
 
+/* How long a tenant counts as active after its last job start. */
+#define W_ACTIVE_MS 1000
+
+/* Whether a tenant other than @p idx started a job within W_ACTIVE_MS
+ * (under w->lock). */
+static bool w_others_active(const rs_worker_t *w, int idx) {
+	return rs_now_ms() - w->start_ms[w->start_tn[0] == idx] < W_ACTIVE_MS;
+}
+
 /* Admission: a tenant at its concurrency limit starts nothing more. */
 static bool w_can_run(rs_wjob_t *sj, void *opaque) {
 	rs_worker_t *w = opaque;
@@ -693,6 +707,13 @@ static bool w_can_run(rs_wjob_t *sj, void *opaque) {
 		return true;
 	t = &w->tenants[j->tenant_idx];
 	if (t->running >= (int)t->limit)
+		return false; /* its next finish picks again */
+	/* Half the pool at most while other tenants are active: a burst
+	 * would otherwise take every thread whenever none of the others had
+	 * a job waiting at that moment, and their next jobs would wait for
+	 * one of its jobs to finish.  Alone, a tenant may use the pool. */
+	if (t->running >= RS_MAX(w->thread_cnt / 2, 1) &&
+	    w_others_active(w, j->tenant_idx))
 		return false; /* its next finish picks again */
 	{
 		int64_t now_us = rs_now_us();
@@ -746,9 +767,18 @@ static double w_pace_rate(const w_tenant_t *t, int64_t now_ms) {
 	return t->rate_w * (1 + (1 - W_BETA) * x * x * x);
 }
 
-/* A job of tenant @p t starts (under w->lock): reserves its pacing slot. */
-static void w_tenant_start(w_tenant_t *t) {
+/* A job of tenant @p idx starts (under w->lock): reserves its pacing
+ * slot. */
+static void w_tenant_start(rs_worker_t *w, int idx) {
+	w_tenant_t *t = &w->tenants[idx];
 	int64_t now_us = rs_now_us(), now = now_us / 1000;
+
+	if (w->start_tn[0] != idx) {
+		w->start_tn[1] = w->start_tn[0];
+		w->start_ms[1] = w->start_ms[0];
+		w->start_tn[0] = idx;
+	}
+	w->start_ms[0] = now;
 
 	t->running++;
 	t->starts++;
@@ -959,7 +989,7 @@ static rs_wjob_t *w_pick(rs_worker_t *w) {
 		return NULL;
 	j = sj->opaque;
 	if (j->tenant_idx >= 0)
-		w_tenant_start(&w->tenants[j->tenant_idx]);
+		w_tenant_start(w, j->tenant_idx);
 	/* More may be waiting: pass the baton to one idle thread. */
 	if (rs_wsched_cnt(w->sched) > rs_wsched_running(w->sched))
 		w_wake(w);
@@ -1214,9 +1244,12 @@ static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
  * per-key order and supersede hold because they meet the same scheduler.
  * @returns true when the job was taken over.
  */
-/* The condition (under w->lock): over its share, and either paused or the
- * shared slots nearly gone (a burst of one healthy tenant): the overflow
- * waits in the retry topic, due at the pause's end (*wait_ms) or at once. */
+/* The condition (under w->lock): over its share, and either paused, or
+ * another tenant active (started a job within W_ACTIVE_MS), or the shared
+ * slots nearly gone: the overflow waits in the retry topic, due at the
+ * pause's end (*wait_ms) or at once.  So a burst of one healthy tenant
+ * never holds the window while others have work: their messages behind
+ * it in the partitions are read at once (0401 with RS_IT_0401_BURST). */
 static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
 			       int64_t *wait_ms) {
 	int share = RS_MAX(w->g->worker.max_in_flight / 4, 1);
@@ -1227,7 +1260,7 @@ static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
 	t = &w->tenants[j->tenant_idx];
 	*wait_ms = t->paused_until - rs_now_ms();
 	if (t->held < share ||
-	    (*wait_ms <= 0 &&
+	    (*wait_ms <= 0 && !w_others_active(w, j->tenant_idx) &&
 	     rs_wsched_cnt(w->sched) <
 		     (size_t)w->g->worker.max_in_flight * 3 / 4))
 		return false;
@@ -1598,6 +1631,8 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	pthread_mutex_init(&w->dlq_lock, NULL);
 	pthread_mutex_init(&w->collect_lock, NULL);
 	w->sched = rs_wsched_new();
+	w->start_tn[0] = w->start_tn[1] = -1;
+	w->start_ms[0] = w->start_ms[1] = INT64_MIN / 2;
 	w->tenant_cnt = rs_conf_tenant_count(conf);
 	w->tenants = rs_calloc(w->tenant_cnt ? w->tenant_cnt : 1,
 			       sizeof(*w->tenants));
@@ -1705,6 +1740,25 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 			rs_log(W_LOG, LOG_WARNING, "WORKER",
 			       "creating topics: %s (continuing: they may be "
 			       "pre-created)", terr);
+	}
+	{
+		/* The producer learns the topics it writes now rather than
+		 * at its first record to each: a burst's first deferrals
+		 * to the retry topic waited ~400 ms for librdkafka's topic
+		 * scan, holding their in-flight slots (docs/worker.md). */
+		const char *out[] = {g->queue.kafka.topics.retry,
+				     g->queue.kafka.topics.applied,
+				     g->queue.kafka.topics.dlq};
+		size_t k;
+		for (k = 0; k < RS_ARRAY_SIZE(out); k++) {
+			rs_err_t e = rs_queue_produce_prepare(w->q, out[k],
+							      3000);
+			if (e != RS_OK)
+				rs_log(W_LOG, LOG_WARNING, "WORKER",
+				       "producer: topic %s: %s (its first "
+				       "record may wait for its metadata)",
+				       out[k], rs_err_str(e));
+		}
 	}
 	w_seed_applied(w);
 

@@ -51,14 +51,19 @@
  * it (ratio 1.08).  A real backlog has thousands of jobs against the
  * default cap, so the small cap is the faithful scale model.
  *
- * RS_IT_0401_BURST=N (opt-in, FAILS today) adds phase D: B's tenant 50 is
- * healthy but publishes N jobs at once before the paced load.  "Runnable
- * work is scheduled fairly across tenants" says the others should not
- * wait for that backlog; measured with N=200: p95 166 ms on A, 2,048 ms
- * on B (ratio 12.3).  The scheduler starts the oldest runnable job first
- * (FIFO across tenants) and the burst tenant's AIMD limit grows to
- * worker.tenant_concurrency_max (16), above worker.threads (8), so it
- * holds every thread until its backlog is drained.
+ * Phase D (first, before B; opt-in: RS_IT_0401_BURST=N runs it with a
+ * burst of N, 200 is the measured figure): B's tenant 50 is healthy but publishes N jobs at
+ * once before the paced load.  "Runnable work is scheduled fairly across
+ * tenants" says the others should not wait for that backlog; same bound.
+ * It failed with every worker before 22:20 (ratios 12.3, then 4.1, then
+ * 1.3-4.7): first FIFO scheduling across tenants, then the burst filling
+ * worker.max_in_flight so the others' messages behind it were not read,
+ * while the overflow deferred to the retry topic kept its slots ~400 ms
+ * waiting for the producer's first metadata lookup of that topic, and
+ * finally the burst holding every pool thread.  Measured since: 1.00-1.10
+ * (one run in five at 1.38 on a loaded machine), so it is not part of
+ * the default run that CI makes (build/ and ASan, both loaded): it would
+ * fail one CI run in five.
  *
  * RS_IT_0401_X="k=v;k=v" adds worker settings for experiments.
  */
@@ -278,7 +283,7 @@ int main(void) {
 	pit_worker_t *wa, *wb;
 	rs_worker_stats_t st;
 	int64_t p95a, p95b, t_sick0;
-	int i, n;
+	int i, n, burst;
 	double thr0;
 
 	rs_sim_conf_init(&sc);
@@ -319,11 +324,13 @@ int main(void) {
 	pit_flush(&fx.p);
 	wait_applied(&fx, 0, false, 60000);
 
-	if (getenv("RS_IT_0401_BURST")) {
+	burst = getenv("RS_IT_0401_BURST")
+			? (int)strtol(getenv("RS_IT_0401_BURST"), NULL, 10)
+			: 0;
+	if (burst > 0) {
 		int64_t p95d_a, p95d_b;
-		int burst = (int)strtol(getenv("RS_IT_0401_BURST"), NULL, 10);
 		SUB_TEST("D: B's tenant 50 (healthy) publishes %d jobs at once "
-			 "(opt-in: fairness)", burst);
+			 "(fairness)", burst);
 		run_phase(&fx, 4, burst);
 		wait_applied(&fx, 4, true, 60000);
 		p95d_a = healthy_p95(&fx, 4, 0, "D, worker A (control)");
