@@ -153,8 +153,10 @@ static const rs_conf_prop_t global_props[] = {
 	  5000, "1000", NULL, 0,
 	  "Jobs read back from the retry topic and waiting for their due time "
 	  "in one worker; beyond this they stay in the topic (bounded memory "
-	  "for long delays). Held on top of worker.max_in_flight at the same "
-	  "cost per job: both at their maximum stay near 210 MB."),
+	  "for long delays). Shared out among tenants: one holding its share "
+	  "sends further records back to the topic (docs/worker.md). Held on "
+	  "top of worker.max_in_flight at the same cost per job: both at their "
+	  "maximum stay near 210 MB."),
 	G("worker.shutdown_timeout", RS_CONF_T_DURATION,
 	  worker.shutdown_timeout_ms, SEC, 10 * MIN, "30s", NULL, 0,
 	  "On SIGTERM, time given to in-flight jobs before they are released."),

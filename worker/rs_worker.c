@@ -93,7 +93,8 @@ typedef struct w_tenant_s {
 	double start_rate;
 	int64_t win_ms;
 	int win_starts;
-	int held;             /**< jobs held in the scheduler (main topic) */
+	int held;             /**< jobs held in the scheduler (both topics) */
+	int rheld;            /**< of those, from the retry topic */
 } w_tenant_t;
 
 /* Per pool-thread state. */
@@ -147,6 +148,13 @@ struct rs_worker_s {
 	 * is one look (w_others_active). */
 	int start_tn[2];
 	int64_t start_ms[2];
+	/* The retry consumer's window (worker.retry_max_held) is shared out
+	 * among the tenants holding retry jobs (w_recycle_due_locked). */
+	int rheld_tenants;     /**< tenants with rheld > 0 */
+	int64_t cycle_epoch;   /**< monotonic ms the current second began */
+	int cycle_cnt;         /**< retry records sent back in that second */
+	int cycle_budget;      /**< how many it may send back (0 = max) */
+	bool cycle_took;       /**< a retry record was taken in that second */
 	rs_worker_stats_t st;
 };
 
@@ -232,16 +240,78 @@ static void w_job_free(w_job_t *j) {
 	rs_free(j);
 }
 
-/* Marks the job's message done (offset may advance) and frees the job. */
+/* The job enters the scheduler's hold (under w->lock): its tenant holds
+ * one job more, of the retry topic's share too if it came from there. */
+static void w_job_count_locked(rs_worker_t *w, w_job_t *j) {
+	w_tenant_t *t;
+	if (j->tenant_idx < 0 || j->counted)
+		return;
+	t = &w->tenants[j->tenant_idx];
+	t->held++;
+	if (j->q == w->rq && t->rheld++ == 0)
+		w->rheld_tenants++;
+	j->counted = true;
+}
+
+/* The job leaves the scheduler's hold (under w->lock). */
+static void w_job_uncount_locked(rs_worker_t *w, w_job_t *j) {
+	w_tenant_t *t;
+	if (!j->counted)
+		return;
+	t = &w->tenants[j->tenant_idx];
+	t->held--;
+	if (j->q == w->rq && --t->rheld == 0)
+		w->rheld_tenants--;
+	j->counted = false;
+}
+
 /* A job leaves the worker: its tenant holds one job less. */
 static void w_job_uncount(rs_worker_t *w, w_job_t *j) {
 	if (!j->counted)
 		return;
 	pthread_mutex_lock(&w->lock);
-	w->tenants[j->tenant_idx].held--;
+	w_job_uncount_locked(w, j);
 	pthread_mutex_unlock(&w->lock);
-	j->counted = false;
 }
+
+/* Retry records a worker may send back per second (w_recycle_due_locked):
+ * at most w_cycle_max(), at least W_CYCLE_MIN. */
+#define W_CYCLE_MIN 100
+static int w_cycle_max(const rs_worker_t *w) {
+	return RS_MAX(w->g->worker.retry_max_held, 1000);
+}
+
+/* Starts a new second of sending back when the last one is over (under
+ * w->lock).  The budget halves after a second that spent it without
+ * taking a single retry record (the consumer only went round the same
+ * records: one tenant waiting alone), down to W_CYCLE_MIN, and is back at
+ * its maximum once a record is taken or this worker defers a new job
+ * (w_cycle_boost_locked): there is something to find again. */
+static void w_cycle_roll_locked(rs_worker_t *w, int64_t now) {
+	if (now - w->cycle_epoch < 1000)
+		return;
+	if (w->cycle_took || w->cycle_budget == 0)
+		w->cycle_budget = w_cycle_max(w);
+	else if (w->cycle_cnt >= w->cycle_budget)
+		w->cycle_budget = RS_MAX(w->cycle_budget / 2, W_CYCLE_MIN);
+	w->cycle_epoch = now;
+	w->cycle_cnt = 0;
+	w->cycle_took = false;
+}
+
+static void w_cycle_boost_locked(rs_worker_t *w) {
+	w->cycle_budget = w_cycle_max(w);
+}
+
+/* Whether this second's budget is spent (under w->lock): the retry
+ * consumer is then not polled until the second ends, so it does not fill
+ * its window with what it could no longer send back. */
+static bool w_cycle_spent_locked(rs_worker_t *w) {
+	w_cycle_roll_locked(w, rs_now_ms());
+	return w->cycle_cnt >= w->cycle_budget;
+}
+
+/* Marks the job's message done (offset may advance) and frees the job. */
 
 static void w_job_done(rs_worker_t *w, w_job_t *j) {
 	w_job_uncount(w, j);
@@ -1025,15 +1095,6 @@ static void w_idle_wait(rs_worker_t *w, w_thread_t *th) {
 	}
 }
 
-/* The job leaves the scheduler's hold (under w->lock): its tenant holds
- * one job less (w_job_uncount without the lock round trip). */
-static void w_job_uncount_locked(rs_worker_t *w, w_job_t *j) {
-	if (!j->counted)
-		return;
-	w->tenants[j->tenant_idx].held--;
-	j->counted = false;
-}
-
 /*
  * A pool thread.  Per job it takes w->lock twice: once to account the
  * attempt, finish (or park) the job and take the next one, once inside
@@ -1129,6 +1190,7 @@ static void *w_pool_main(void *arg) {
 			 * may come back and run. */
 			rs_wsched_finish(w->sched, sj, false);
 			w->st.deferred++;
+			w_cycle_boost_locked(w);
 			outcome = "deferred";
 		} else {
 			rs_wsched_finish(w->sched, sj, out != W_OUT_DLQ);
@@ -1222,10 +1284,7 @@ static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
 		w->st.received++;
 		w->last_activity = rs_now_ms();
 	}
-	if (j->tenant_idx >= 0 && !j->counted) {
-		w->tenants[j->tenant_idx].held++;
-		j->counted = true;
-	}
+	w_job_count_locked(w, j);
 	n = rs_wsched_push(w->sched, &j->sj, sup, W_SUP_MAX);
 	w->st.superseded += n;
 	w_wake(w);
@@ -1244,6 +1303,39 @@ static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
  * per-key order and supersede hold because they meet the same scheduler.
  * @returns true when the job was taken over.
  */
+/*
+ * The retry consumer's window (worker.retry_max_held messages not yet
+ * finished) is one FIFO read across all tenants: a tenant whose overflow
+ * or backoff filled it would hold back every other tenant's retry records
+ * behind its own in the partitions until its jobs ran (issue 5 G3, "a
+ * tenant in backoff holds no slot another tenant could use").  So a tenant
+ * holding its share of that window, window / (tenants holding retry jobs
+ * + 1), which always leaves room for one more tenant, sends a retry record
+ * it reads straight back to the retry topic, due when it was due (or when
+ * its pause ends), and the consumer reads on.  Each costs a produce and a
+ * fetch; how many per second is bounded (w_cycle_roll_locked).  Once the
+ * second's budget is spent the record is held after all and the retry
+ * consumer waits for the next second (under w->lock).
+ */
+static bool w_recycle_due_locked(rs_worker_t *w, const w_tenant_t *t,
+				 const w_job_t *j, int64_t *wait_ms) {
+	int64_t now = rs_now_ms();
+	int share = RS_MAX(w->g->worker.retry_max_held /
+				   (w->rheld_tenants + 1),
+			   1);
+
+	w_cycle_roll_locked(w, now);
+	if (t->rheld < share) {
+		w->cycle_took = true;
+		return false;
+	}
+	if (w->cycle_cnt >= w->cycle_budget)
+		return false;
+	w->cycle_cnt++;
+	*wait_ms = RS_MAX(RS_MAX(t->paused_until, j->sj.not_before) - now, 0);
+	return true;
+}
+
 /* The condition (under w->lock): over its share, and either paused, or
  * another tenant active (started a job within W_ACTIVE_MS), or the shared
  * slots nearly gone: the overflow waits in the retry topic, due at the
@@ -1255,9 +1347,13 @@ static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
 	int share = RS_MAX(w->g->worker.max_in_flight / 4, 1);
 	const w_tenant_t *t;
 
-	if (j->tenant_idx < 0 || !w->rq || j->q != w->q)
+	if (j->tenant_idx < 0 || !w->rq)
 		return false;
 	t = &w->tenants[j->tenant_idx];
+	if (j->q == w->rq)
+		return w_recycle_due_locked(w, t, j, wait_ms);
+	if (j->q != w->q)
+		return false;
 	*wait_ms = t->paused_until - rs_now_ms();
 	if (t->held < share ||
 	    (*wait_ms <= 0 && !w_others_active(w, j->tenant_idx) &&
@@ -1294,6 +1390,8 @@ static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
 	w->st.received++;
 	w->last_activity = rs_now_ms();
 	w->st.deferred++;
+	if (j->q == w->q)
+		w_cycle_boost_locked(w);
 	pthread_mutex_unlock(&w->lock);
 	w_count(w, j, "deferred");
 	return true;
@@ -1386,10 +1484,7 @@ static void w_receive(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t **msgs,
 			pthread_mutex_lock(&w->lock);
 		}
 		w->st.received++;
-		if (j->tenant_idx >= 0 && !j->counted) {
-			w->tenants[j->tenant_idx].held++;
-			j->counted = true;
-		}
+		w_job_count_locked(w, j);
 		k = rs_wsched_push(w->sched, &j->sj, sup + ns, W_SUP_PUSH);
 		w->st.superseded += k;
 		ns += k;
@@ -1837,7 +1932,7 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 	while (!atomic_load(&w->stop)) {
 		rs_qmsg_t *msg = NULL, *rmsg = NULL, *batch[W_BATCH];
 		size_t n;
-		bool got;
+		bool got, rq_wait;
 		size_t held;
 		int64_t idle;
 
@@ -1852,6 +1947,7 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 			w->last_activity = rs_now_ms();
 		held = rs_wsched_cnt(w->sched);
 		idle = rs_now_ms() - w->last_activity;
+		rq_wait = w_cycle_spent_locked(w);
 		pthread_mutex_unlock(&w->lock);
 		if (until_idle_ms > 0 && held == 0 && idle >= until_idle_ms) {
 			rs_log(W_LOG, LOG_INFO, "WORKER",
@@ -1885,7 +1981,8 @@ rs_err_t rs_worker_run(rs_worker_t *w, int64_t until_idle_ms) {
 		}
 		got = n > 0;
 		n = 0;
-		re = rs_queue_poll(w->rq, got ? 0 : 50, &rmsg);
+		re = rq_wait ? RS_ERR_TOO_LARGE
+			     : rs_queue_poll(w->rq, got ? 0 : 50, &rmsg);
 		while (re == RS_OK && rmsg) {
 			batch[n++] = rmsg;
 			rmsg = NULL;

@@ -30,6 +30,7 @@ rs_add_it(0011-queue-conformance-sqlite LABEL integration TIMEOUT 120 SOURCE 001
 rs_add_it(0401-tenant-isolation LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
 rs_add_it(0402-aimd-budget LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib SLOW)
 rs_add_it(0403-scale-1-3-1 LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
+rs_add_it(0404-retry-window LABEL kafka TIMEOUT 150 LIBS rs_simlib rs_workerlib)
 rs_add_it(0330-e2e-sqlite LABEL integration TIMEOUT 240 LIBS rs_simlib)
 rs_add_it(0510-cli-run LABEL integration TIMEOUT 180 LIBS rs_simlib)
 rs_add_it(0511-cli-demo LABEL integration TIMEOUT 240 LIBS rs_simlib)
