@@ -22,9 +22,11 @@
  *                           plain librdkafka consumer (assign from the
  *                           beginning, count), then by an in-process
  *                           rs_worker; prints msgs/s, jobs/s, CPU seconds
- *                           and the ratios.  In between, rs_queue alone
- *                           and rs_queue + envelope decode (one thread)
- *                           locate where the worker's cost lies.
+ *                           and the ratios.  In between, rs_queue alone,
+ *                           + envelope decode, + applied record finished
+ *                           on its delivery (one thread: the work every
+ *                           job needs, without scheduler and pool) locate
+ *                           where the worker's cost lies.
  *
  * Both use the in-process simulator (50 tenants, 8 groups each) for the
  * tenants' configuration and, in "rss", as the slow target.  Environment:
@@ -47,6 +49,7 @@
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,52 +513,104 @@ static void raw_consume(bench_t *b, double *wall_s, double *cpu) {
 	rd_kafka_destroy(rk);
 }
 
+/* The layers in between, to locate the worker's cost. */
+enum {
+	Q_DONE,    /**< rs_queue alone: poll, msg_done */
+	Q_DECODE,  /**< + rs_envelope_decode of every message */
+	Q_APPLIED  /**< + the applied record (G8), msg_done on its delivery */
+};
+
+/* Q_APPLIED: the message is done once its applied record is delivered
+ * (the producer's poller thread), as in the worker. */
+static void applied_delivered(rs_queue_t *q, rs_err_t err, const char *errstr,
+			      void *msg_opaque, void *opaque) {
+	if (err != RS_OK)
+		die("applied record: %s", errstr ? errstr : rs_err_str(err));
+	rs_queue_msg_done(q, msg_opaque);
+	atomic_fetch_add((atomic_long *)opaque, 1);
+}
+
 /*
- * The layers in between, to locate the worker's cost: rs_queue alone
- * (group consumer, poll, msg_done on the poll thread), optionally with
- * rs_envelope_decode of every message.  Timed from the first message.
+ * One thread doing what every job needs, nothing else: rs_queue's group
+ * consumer, then (by layer) the envelope decode and the applied record,
+ * produced with the same handle and finished on its delivery report, as
+ * the worker does, but without the scheduler and the pool.  Timed from
+ * the first message to the last one finished.
  */
-static void queue_consume(bench_t *b, bool decode, double *wall_s,
+static void queue_consume(bench_t *b, int layer, double *wall_s,
 			  double *cpu) {
-	const char *topic = rs_conf_global(b->conf)->queue.kafka.topics.jobs_group;
-	const char *topics[1] = {topic};
+	const rs_conf_global_t *g = rs_conf_global(b->conf);
+	const char *topics[1] = {g->queue.kafka.topics.jobs_group};
 	rs_queue_conf_t qc;
 	rs_queue_t *q;
 	char err[512], grp[160];
 	long n = 0;
+	atomic_long finished = 0;
 	int64_t t0 = 0;
 	double c0 = 0;
 
-	rs_snprintf(grp, sizeof(grp), "%s-q%d", b->prefix, decode);
+	rs_snprintf(grp, sizeof(grp), "%s-q%d", b->prefix, layer);
 	rs_queue_conf_init(&qc);
 	qc.brokers = b->brokers;
 	qc.group_id = grp;
 	qc.roles = RS_QUEUE_ROLE_CONSUMER;
+	if (layer == Q_APPLIED) {
+		qc.roles |= RS_QUEUE_ROLE_PRODUCER;
+		qc.on_delivery = applied_delivered;
+		qc.opaque = &finished;
+	}
 	qc.topics = topics;
 	qc.topic_cnt = 1;
 	q = rs_queue_new(&qc, err, sizeof(err));
 	if (!q)
 		die("queue consumer: %s", err);
+	if (layer == Q_APPLIED &&
+	    rs_queue_produce_prepare(q, g->queue.kafka.topics.applied, 10000) !=
+		    RS_OK)
+		die("applied topic metadata");
 	while (n < b->jobs) {
+		rs_envelope_t env;
 		rs_qmsg_t *m = NULL;
+		size_t len = 0;
+		const void *v;
+		char *rec;
+		rs_err_t e;
+
 		if (rs_queue_poll(q, 100, &m) != RS_OK || !m)
 			continue;
 		if (!n) {
 			t0 = rs_now_us();
 			c0 = cpu_s();
 		}
-		if (decode) {
-			rs_envelope_t env;
-			size_t len = 0;
-			const void *v = rs_qmsg_value(m, &len);
-			if (rs_envelope_decode(v, len, 0, &env, err,
-					       sizeof(err)) != RS_OK)
-				die("decode: %s", err);
-			rs_envelope_cleanup(&env);
-		}
-		rs_queue_msg_done(q, m);
 		n++;
+		if (layer == Q_DONE) {
+			rs_queue_msg_done(q, m);
+			continue;
+		}
+		v = rs_qmsg_value(m, &len);
+		if (rs_envelope_decode(v, len, 0, &env, err, sizeof(err)) !=
+		    RS_OK)
+			die("decode: %s", err);
+		if (layer == Q_DECODE) {
+			rs_envelope_cleanup(&env);
+			rs_queue_msg_done(q, m);
+			continue;
+		}
+		rec = rs_topics_applied_record(env.key, env.generation, env.id,
+					       rs_wall_ms());
+		while ((e = rs_queue_produce(q, g->queue.kafka.topics.applied,
+					     env.key, strlen(env.key), rec,
+					     strlen(rec), NULL, 0, m)) ==
+		       RS_ERR_AGAIN)
+			usleep(1000);
+		if (e != RS_OK)
+			die("produce applied: %s", rs_err_str(e));
+		rs_free(rec);
+		rs_envelope_cleanup(&env);
 	}
+	if (layer == Q_APPLIED)
+		while (atomic_load(&finished) < n)
+			usleep(1000);
 	*cpu = cpu_s() - c0;
 	*wall_s = (double)(rs_now_us() - t0) / 1e6;
 	rs_queue_close(q);
@@ -593,15 +648,21 @@ static int bench_overhead(void) {
 	       b.jobs, raw_wall, raw_rate, raw_cpu, raw_per_core);
 	fflush(stdout);
 	{
-		double qw, qc_, dw, dc;
-		queue_consume(&b, false, &qw, &qc_);
+		double qw, qc_, dw, dc, aw, ac;
+		queue_consume(&b, Q_DONE, &qw, &qc_);
 		printf("rs_queue consumer (poll + done, 1 thread): %.0f msgs/s, "
 		       "%.0f msgs per CPU s\n",
 		       (double)b.jobs / qw, (double)b.jobs / qc_);
-		queue_consume(&b, true, &dw, &dc);
+		queue_consume(&b, Q_DECODE, &dw, &dc);
 		printf("rs_queue + rs_envelope_decode (1 thread): %.0f msgs/s, "
 		       "%.0f msgs per CPU s\n",
 		       (double)b.jobs / dw, (double)b.jobs / dc);
+		queue_consume(&b, Q_APPLIED, &aw, &ac);
+		printf("rs_queue + decode + applied record, done on delivery (1 "
+		       "thread): %.0f msgs/s, %.0f msgs per CPU s = ratio %.2f "
+		       "(the floor of one job's work)\n",
+		       (double)b.jobs / aw, (double)b.jobs / ac,
+		       (double)b.jobs / ac / raw_rate);
 		fflush(stdout);
 	}
 
