@@ -189,24 +189,28 @@ static rs_log_ctx_t w_ctx(const w_job_t *j, int attempt,
 /* rostersync_jobs_total{kind,tenant,outcome}.  The tenant label is off by
  * default: hundreds of tenants x kinds x outcomes would multiply series
  * (worker.metrics_tenant_labels turns it on). */
-static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
+static void w_count_as(rs_worker_t *w, const char *kind, const char *tenant,
+		       const char *outcome) {
 	const char *v[3];
+	v[0] = kind ? kind : "invalid";
+	v[1] = tenant && w->g->worker.metrics_tenant_labels ? tenant : "";
+	v[2] = outcome;
+	rs_metric_add(w->m_jobs, v, 1);
+}
+
+static void w_count(rs_worker_t *w, const w_job_t *j, const char *outcome) {
+	const char *v[1];
 	if (!w->m_jobs)
 		return;
 	v[0] = j && j->env.kind ? j->env.kind : "invalid";
-	v[1] = j && j->env.tenant && w->g->worker.metrics_tenant_labels
-		       ? j->env.tenant
-		       : "";
-	v[2] = outcome;
-	rs_metric_add(w->m_jobs, v, 1);
+	w_count_as(w, v[0], j ? j->env.tenant : NULL, outcome);
 	/* End-to-end latency of the change (planner's created time to this
 	 * outcome), for outcomes that end the job. */
 	if (j && j->env.created > 0 && w->m_job_lat &&
 	    (!strcmp(outcome, "applied") || !strcmp(outcome, "noop") ||
 	     !strcmp(outcome, "dead_lettered"))) {
-		const char *kv[1] = {v[0]};
 		int64_t ms = rs_wall_ms() - j->env.created;
-		rs_metric_observe(w->m_job_lat, kv,
+		rs_metric_observe(w->m_job_lat, v,
 				  ms > 0 ? (double)ms / 1000.0 : 0.0);
 	}
 }
@@ -1369,7 +1373,9 @@ static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
  * held).  @returns false when it could not be queued: the caller holds
  * it instead. */
 static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
-	char *txt, att[16];
+	char *txt, att[16], kind[RS_ENVELOPE_MAX_STR + 1],
+		tenant[RS_ENVELOPE_MAX_STR + 1];
+	bool fresh = j->q == w->q;
 	rs_queue_header_t h;
 	size_t len = 0;
 	rs_err_t e;
@@ -1377,6 +1383,12 @@ static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
 	txt = w_retry_record(j, wait_ms, &len, &h, att);
 	if (!txt)
 		return false;
+	/* Once produced, the delivery report may finish and free the job on
+	 * the producer's thread at any moment: what is counted afterwards
+	 * is copied first. */
+	rs_snprintf(kind, sizeof(kind), "%s", j->env.kind ? j->env.kind : "");
+	rs_snprintf(tenant, sizeof(tenant), "%s",
+		    j->env.tenant ? j->env.tenant : "");
 	j->deferring = true;
 	e = rs_queue_produce(w->q, w->g->queue.kafka.topics.retry, j->env.key,
 			     strlen(j->env.key), txt, len, &h, 1, j);
@@ -1390,10 +1402,11 @@ static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
 	w->st.received++;
 	w->last_activity = rs_now_ms();
 	w->st.deferred++;
-	if (j->q == w->q)
+	if (fresh)
 		w_cycle_boost_locked(w);
 	pthread_mutex_unlock(&w->lock);
-	w_count(w, j, "deferred");
+	if (w->m_jobs)
+		w_count_as(w, kind, tenant, "deferred");
 	return true;
 }
 
