@@ -106,34 +106,11 @@ typedef struct fx_s {
 /* Picks each tenant's first groups and the users outside each. */
 static void plan_users(fx_t *fx) {
 	int t, k;
-	for (t = 0; t < NTENANTS; t++) {
-		const char *tid = pit_tenant_id(&fx->p, t);
-		const cJSON *e = pit_entra(fx->p.state, tid);
-		const cJSON *groups = cJSON_GetObjectItemCaseSensitive(e,
-								       "groups");
-		const cJSON *users = cJSON_GetObjectItemCaseSensitive(e,
-								      "users");
-		TEST_ASSERT(cJSON_GetArraySize(groups) >= GROUPS_PER_TENANT,
-			    "%s has %d groups", tid,
-			    cJSON_GetArraySize(groups));
-		for (k = 0; k < GROUPS_PER_TENANT; k++) {
-			const cJSON *g = cJSON_GetArrayItem(groups, k), *u;
-			const cJSON *m = cJSON_GetObjectItemCaseSensitive(
-				g, "members");
-			fx->gids[t][k] = cJSON_GetStringValue(
-				cJSON_GetObjectItemCaseSensitive(g, "id"));
-			cJSON_ArrayForEach(u, users) {
-				const char *uid = cJSON_GetStringValue(
-					cJSON_GetObjectItemCaseSensitive(u,
-									 "id"));
-				if (!pit_in(m, uid) &&
-				    fx->free_cnt[t][k] < 40)
-					fx->free_users[t][k]
-						      [fx->free_cnt[t][k]++] =
-						uid;
-			}
-		}
-	}
+	for (t = 0; t < NTENANTS; t++)
+		for (k = 0; k < GROUPS_PER_TENANT; k++)
+			fx->free_cnt[t][k] = pit_group_outsiders(
+				&fx->p, t, k, &fx->gids[t][k],
+				fx->free_users[t][k], 40);
 }
 
 /* Produces one job of tenant t to a worker's topic (round-robin over the
@@ -168,32 +145,26 @@ static void job_produce(fx_t *fx, int t, int phase, int lane) {
 	fx->njobs++;
 }
 
+/* pit_applied_ids callback: the first record of a job counts. */
+static void seen(void *opaque, long idx, int64_t applied_at) {
+	fx_t *fx = opaque;
+	if (fx->jobs[idx].applied_at < 0)
+		fx->jobs[idx].applied_at = applied_at;
+}
+
 /* Reads the applied topic into jobs[].applied_at; returns how many jobs
  * of @p phase (healthy tenants only when @p healthy) are applied and
  * stores the number of such jobs in *total. */
 static int collect(fx_t *fx, int phase, bool healthy, int *total) {
 	cJSON *recs = pit_applied(&fx->p);
 	cJSON *recs_b = pit_applied_conf(&fx->p, fx->conf_b);
-	const cJSON *r;
 	int i, n = 0;
 
 	/* One list: job ids are unique across both workers' topics. */
 	while (cJSON_GetArraySize(recs_b) > 0)
 		cJSON_AddItemToArray(recs, cJSON_DetachItemFromArray(recs_b, 0));
 	cJSON_Delete(recs_b);
-	cJSON_ArrayForEach(r, recs) {
-		const char *jid = cJSON_GetStringValue(
-			cJSON_GetObjectItemCaseSensitive(r, "job_id"));
-		long idx;
-		if (!jid || strncmp(jid, "it0401-", 7))
-			continue;
-		idx = strtol(jid + 7, NULL, 10);
-		TEST_ASSERT(idx >= 0 && idx < fx->njobs, "job id %s", jid);
-		if (fx->jobs[idx].applied_at < 0)
-			fx->jobs[idx].applied_at = (int64_t)cJSON_GetNumberValue(
-				cJSON_GetObjectItemCaseSensitive(r,
-								 "applied_at"));
-	}
+	pit_applied_ids(recs, "it0401-", fx->njobs, seen, fx);
 	cJSON_Delete(recs);
 	*total = 0;
 	for (i = 0; i < fx->njobs; i++) {

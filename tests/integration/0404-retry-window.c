@@ -53,32 +53,11 @@ typedef struct fx_s {
 
 static void plan_users(fx_t *fx) {
 	int t, k;
-	for (t = 0; t < NTENANTS; t++) {
-		const cJSON *e = pit_entra(fx->p.state, pit_tenant_id(&fx->p, t));
-		const cJSON *groups = cJSON_GetObjectItemCaseSensitive(e,
-								       "groups");
-		const cJSON *users = cJSON_GetObjectItemCaseSensitive(e,
-								      "users");
-		TEST_ASSERT(cJSON_GetArraySize(groups) >= GROUPS,
-			    "tenant %d has %d groups", t,
-			    cJSON_GetArraySize(groups));
-		for (k = 0; k < GROUPS; k++) {
-			const cJSON *g = cJSON_GetArrayItem(groups, k), *u;
-			const cJSON *m = cJSON_GetObjectItemCaseSensitive(
-				g, "members");
-			fx->gids[t][k] = cJSON_GetStringValue(
-				cJSON_GetObjectItemCaseSensitive(g, "id"));
-			cJSON_ArrayForEach(u, users) {
-				const char *uid = cJSON_GetStringValue(
-					cJSON_GetObjectItemCaseSensitive(u,
-									 "id"));
-				if (!pit_in(m, uid) && fx->free_cnt[t][k] < 64)
-					fx->free_users[t][k]
-						      [fx->free_cnt[t][k]++] =
-						uid;
-			}
-		}
-	}
+	for (t = 0; t < NTENANTS; t++)
+		for (k = 0; k < GROUPS; k++)
+			fx->free_cnt[t][k] = pit_group_outsiders(
+				&fx->p, t, k, &fx->gids[t][k],
+				fx->free_users[t][k], 64);
 }
 
 /* One job of tenant t adding a member never added before (round-robin
@@ -106,25 +85,19 @@ static void job_produce(fx_t *fx, int t) {
 	fx->njobs++;
 }
 
+/* pit_applied_ids callback: the first record of a job counts. */
+static void seen(void *opaque, long idx, int64_t applied_at) {
+	fx_t *fx = opaque;
+	if (fx->jobs[idx].applied_at < 0)
+		fx->jobs[idx].applied_at = applied_at;
+}
+
 /* Reads the applied topic into jobs[].applied_at; returns how many jobs
  * of tenant t are applied. */
 static int collect(fx_t *fx, int t) {
 	cJSON *recs = pit_applied(&fx->p);
-	const cJSON *r;
 	int i, n = 0;
-	cJSON_ArrayForEach(r, recs) {
-		const char *jid = cJSON_GetStringValue(
-			cJSON_GetObjectItemCaseSensitive(r, "job_id"));
-		long idx;
-		if (!jid || strncmp(jid, "it0404-", 7))
-			continue;
-		idx = strtol(jid + 7, NULL, 10);
-		TEST_ASSERT(idx >= 0 && idx < fx->njobs, "job id %s", jid);
-		if (fx->jobs[idx].applied_at < 0)
-			fx->jobs[idx].applied_at = (int64_t)cJSON_GetNumberValue(
-				cJSON_GetObjectItemCaseSensitive(r,
-								 "applied_at"));
-	}
+	pit_applied_ids(recs, "it0404-", fx->njobs, seen, fx);
 	cJSON_Delete(recs);
 	for (i = 0; i < fx->njobs; i++)
 		n += fx->jobs[i].tenant == t && fx->jobs[i].applied_at >= 0;

@@ -170,6 +170,29 @@ static RS_UNUSED bool pit_in(const cJSON *arr, const char *id) {
 	return false;
 }
 
+/* Group k of tenant t as generated (its id in *gid) and up to cap of the
+ * tenant's users outside it, in state order: members a test may add.
+ * Returns how many users. */
+static RS_UNUSED int pit_group_outsiders(pit_t *p, int t, int k,
+					 const char **gid, const char **users,
+					 int cap) {
+	const cJSON *e = pit_entra(p->state, pit_tenant_id(p, t));
+	const cJSON *g = cJSON_GetArrayItem(
+		cJSON_GetObjectItemCaseSensitive(e, "groups"), k);
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(g, "members"), *u;
+	int n = 0;
+
+	TEST_ASSERT(g, "tenant %d has no group %d", t, k);
+	*gid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g, "id"));
+	cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(e, "users")) {
+		const char *uid = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(u, "id"));
+		if (n < cap && uid && !pit_in(m, uid))
+			users[n++] = uid;
+	}
+	return n;
+}
+
 /* A fresh state document (cJSON_Delete it). */
 static RS_UNUSED cJSON *pit_state_now(pit_t *p) {
 	char *s = rs_sim_state_json(p->sim, NULL);
@@ -317,6 +340,29 @@ static RS_UNUSED cJSON *pit_applied_conf(pit_t *p, const rs_conf_t *conf) {
 
 static RS_UNUSED cJSON *pit_applied(pit_t *p) {
 	return pit_applied_conf(p, p->conf);
+}
+
+/* Calls on(opaque, N, applied_at) for each applied record in @p recs
+ * whose job_id is "<prefix><N>" (other ids are skipped); N must be below
+ * @p n.  Tests number their jobs that way to find each one's record. */
+static RS_UNUSED void pit_applied_ids(const cJSON *recs, const char *prefix,
+				      long n,
+				      void (*on)(void *, long, int64_t),
+				      void *opaque) {
+	size_t pl = strlen(prefix);
+	const cJSON *r;
+	cJSON_ArrayForEach(r, recs) {
+		const char *jid = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(r, "job_id"));
+		long idx;
+		if (!jid || strncmp(jid, prefix, pl))
+			continue;
+		idx = strtol(jid + pl, NULL, 10);
+		TEST_ASSERT(idx >= 0 && idx < n, "job id %s", jid);
+		on(opaque, idx,
+		   (int64_t)cJSON_GetNumberValue(
+			   cJSON_GetObjectItemCaseSensitive(r, "applied_at")));
+	}
 }
 
 /* Messages on the DLQ topic (0 when it is empty or was never created). */
