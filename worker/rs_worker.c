@@ -1401,12 +1401,15 @@ static bool w_defer_arrival(rs_worker_t *w, w_job_t *j, int64_t wait_ms) {
 	pthread_mutex_lock(&w->lock);
 	w->st.received++;
 	w->last_activity = rs_now_ms();
-	w->st.deferred++;
-	if (fresh)
+	if (fresh) {
+		w->st.deferred++;
 		w_cycle_boost_locked(w);
+	} else {
+		w->st.requeued++;
+	}
 	pthread_mutex_unlock(&w->lock);
 	if (w->m_jobs)
-		w_count_as(w, kind, tenant, "deferred");
+		w_count_as(w, kind, tenant, fresh ? "deferred" : "requeued");
 	return true;
 }
 

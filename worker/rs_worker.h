@@ -22,6 +22,8 @@ typedef struct rs_worker_stats_s {
 	uint64_t superseded;    /**< dropped for a newer generation */
 	uint64_t retried;       /**< attempts put back in the delay queue */
 	uint64_t deferred;      /**< moved to the retry topic (long delay) */
+	uint64_t requeued;      /**< retry records sent back unrun (a
+				     tenant at its share of the window) */
 	uint64_t dead_lettered; /**< produced to the DLQ (incl. invalid) */
 	uint64_t invalid;       /**< not JSON / not a valid envelope */
 	uint64_t released;      /**< given back unfinished (shutdown, revoke) */

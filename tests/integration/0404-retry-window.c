@@ -129,7 +129,7 @@ int main(void) {
 	rs_sim_gen_t gen;
 	pit_worker_t *pw;
 	rs_worker_stats_t st;
-	int64_t t_b, worst = 0, best = INT64_MAX, t_a;
+	int64_t t_b, worst = 0, best = INT64_MAX, t_a, t_w;
 	int i, n;
 	const char *ta, *tb;
 
@@ -156,6 +156,7 @@ int main(void) {
 		  LATENCY_MS, LATENCY_MS);
 
 	SUB_TEST("warm-up: one job per tenant (tokens, group join)");
+	t_w = rs_now_ms();
 	pw = pit_worker_start(fx.p.conf);
 	job_produce(&fx, 0);
 	job_produce(&fx, 1);
@@ -221,10 +222,18 @@ int main(void) {
 	TEST_ASSERT(n == count_of(&fx, 0), "A: %d of %d jobs applied", n,
 		    count_of(&fx, 0));
 	pit_worker_stop(pw, &st);
+	t_w = rs_now_ms() - t_w;
 	rs_test_say("figures: worker: received %" PRIu64 ", deferred %" PRIu64
-		    " (to the retry topic, sent back included), applied "
-		    "%" PRIu64 ", retried %" PRIu64 "\n",
-		    st.received, st.deferred, st.applied, st.retried);
+		    ", sent back %" PRIu64 " in %.1f s, applied %" PRIu64
+		    ", retried %" PRIu64 "\n",
+		    st.received, st.deferred, st.requeued, (double)t_w / 1000.0,
+		    st.applied, st.retried);
+	/* The share was used, within its budget: at most 1,000 records
+	 * sent back per second (worker.retry_max_held is 100). */
+	TEST_ASSERT(st.requeued > 0, "no retry record was sent back");
+	TEST_ASSERT(st.requeued <= (uint64_t)(1000 * (t_w / 1000 + 1)),
+		    "%" PRIu64 " records sent back in %" PRId64 " ms",
+		    st.requeued, t_w);
 	TEST_ASSERT(st.applied >= (uint64_t)fx.njobs, "applied %" PRIu64,
 		    st.applied);
 	TEST_ASSERT(pit_dlq_count(&fx.p) == 0, "DLQ not empty");
