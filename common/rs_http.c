@@ -242,6 +242,8 @@ int64_t rs_http_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
 		cap = cap > INT64_MAX / 2 ? INT64_MAX : cap * 2;
 	if (cap > max_ms)
 		cap = max_ms;
+	if (!rnd)
+		return cap;
 	return (int64_t)(rnd(opaque) % (uint64_t)(cap + 1));
 }
 

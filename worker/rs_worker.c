@@ -44,7 +44,13 @@
  * rebalance, takes a few seconds. */
 #define RS_WORKER_JOIN_GRACE_MS 15000
 
+/* A delivery report's opaque is a job (applied record, deferral) or a
+ * w_sync_t (w_send_sync): told apart by the first member. */
+#define W_TAG_JOB 0x4a4f4221u
+#define W_TAG_SYNC 0x53594e43u
+
 typedef struct w_job_s {
+	uint32_t tag;         /**< W_TAG_JOB */
 	rs_wjob_t sj;         /**< scheduler view; sj.opaque = this */
 	rs_queue_t *q;        /**< the handle msg came from (jobs or retry) */
 	rs_qmsg_t *msg;       /**< NULL once done/released */
@@ -125,7 +131,6 @@ struct rs_worker_s {
 	pthread_mutex_t collect_lock;
 	bool queues_gone;         /**< collect_lock: queues destroyed */
 	pthread_mutex_t lock;
-	pthread_mutex_t dlq_lock; /**< one produce+flush at a time */
 	rs_wsched_t *sched;
 	w_tenant_t *tenants;
 	size_t tenant_cnt;
@@ -335,10 +340,62 @@ static void w_job_release(rs_worker_t *w, w_job_t *j) {
 	w_job_free(j);
 }
 
+/* One record w_send_sync waits for.  Heap-allocated: a wait that gives up
+ * leaves it to the delivery report, which always comes (librdkafka's
+ * message.timeout.ms) and then frees it. */
+enum { W_SYNC_WAITING, W_SYNC_OK, W_SYNC_FAILED, W_SYNC_ABANDONED };
+typedef struct w_sync_s {
+	uint32_t tag; /**< W_TAG_SYNC */
+	atomic_int state;
+} w_sync_t;
+
+/* How long w_send_sync waits for one delivery report before it sends the
+ * record again (a duplicate is harmless: at-least-once). */
+#define W_SYNC_WAIT_MS 30000
+
+/* The delivery report of a w_sync_t (producer's thread). */
+static void w_sync_report(w_sync_t *s, bool ok) {
+	if (atomic_exchange(&s->state, ok ? W_SYNC_OK : W_SYNC_FAILED) ==
+	    W_SYNC_ABANDONED)
+		rs_free(s);
+}
+
+/* Produces one record and waits for ITS delivery report, not for every
+ * record in flight: the worker's producer never goes quiet while jobs are
+ * applied and retry records are sent back, so a flush could time out
+ * with this record long stored.  RS_ERR_TIMEOUT: no report in time. */
+static rs_err_t w_produce_wait(rs_worker_t *w, const char *topic,
+			       const char *key, const char *val, size_t len,
+			       const rs_queue_header_t *hdrs, size_t hdr_cnt) {
+	w_sync_t *s = rs_calloc(1, sizeof(*s));
+	int64_t end = rs_now_ms() + W_SYNC_WAIT_MS;
+	int st = W_SYNC_WAITING;
+	rs_err_t err;
+
+	s->tag = W_TAG_SYNC;
+	atomic_init(&s->state, W_SYNC_WAITING);
+	err = rs_queue_produce(w->q, topic, key, key ? strlen(key) : 0, val,
+			       len, hdrs, hdr_cnt, s);
+	if (err != RS_OK) {
+		rs_free(s);
+		return err;
+	}
+	while ((st = atomic_load(&s->state)) == W_SYNC_WAITING &&
+	       rs_now_ms() < end)
+		usleep(1000);
+	if (st == W_SYNC_WAITING &&
+	    atomic_compare_exchange_strong(&s->state, &st, W_SYNC_ABANDONED))
+		return RS_ERR_TIMEOUT; /* the report frees it */
+	rs_free(s);
+	return st == W_SYNC_OK ? RS_OK : RS_ERR_QUEUE;
+}
+
 /*
- * Produces one DLQ record and waits for its delivery; retried with backoff
- * while the worker runs, because marking the job done before the record is
- * stored would lose it (guarantee 1).  @returns true when delivered.
+ * Produces one DLQ or retry-topic record and waits for its delivery;
+ * retried with backoff while the worker runs, because marking the job done
+ * before the record is stored would lose it (guarantee 1).  Not on the
+ * producer's thread (it serves the report waited for).
+ * @returns true when delivered.
  */
 static bool w_send_sync(rs_worker_t *w, const char *topic, const char *key,
 			const char *val, size_t len,
@@ -347,12 +404,7 @@ static bool w_send_sync(rs_worker_t *w, const char *topic, const char *key,
 	rs_err_t err;
 
 	for (;;) {
-		pthread_mutex_lock(&w->dlq_lock);
-		err = rs_queue_produce(w->q, topic, key, key ? strlen(key) : 0,
-				       val, len, hdrs, hdr_cnt, NULL);
-		if (err == RS_OK)
-			err = rs_queue_flush(w->q, 10000);
-		pthread_mutex_unlock(&w->dlq_lock);
+		err = w_produce_wait(w, topic, key, val, len, hdrs, hdr_cnt);
 		if (err == RS_OK)
 			return true;
 		rs_log(W_LOG, LOG_ERR, "QUEUE",
@@ -360,6 +412,7 @@ static bool w_send_sync(rs_worker_t *w, const char *topic, const char *key,
 		       attempt + 1, rs_err_str(err));
 		if (atomic_load(&w->stop) || err == RS_ERR_QUEUE_FATAL)
 			return false;
+		/* No jitter needed: one record, one thread. */
 		usleep((useconds_t)(rs_http_backoff_ms(attempt++, 200, 5000,
 							NULL, NULL) *
 				    1000));
@@ -992,8 +1045,9 @@ static void w_applied_send(rs_worker_t *w, w_job_t *j) {
 
 static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival);
 
-/* Delivery reports of the worker's producer.  DLQ records carry no
- * opaque (w_dlq_send flushes); applied records carry their job. */
+/* Delivery reports of the worker's producer: applied records and
+ * deferrals carry their job, DLQ and retry records sent by w_send_sync a
+ * w_sync_t. */
 static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 			  void *msg_opaque, void *opaque) {
 	rs_worker_t *w = opaque;
@@ -1003,6 +1057,11 @@ static void w_on_delivery(rs_queue_t *q, rs_err_t err, const char *errstr,
 	(void)q;
 	if (!j)
 		return;
+	/* A pointer to a struct points to its first member too. */
+	if (*(const uint32_t *)msg_opaque == W_TAG_SYNC) {
+		w_sync_report(msg_opaque, err == RS_OK);
+		return;
+	}
 	if (j->deferring) {
 		j->deferring = false;
 		if (err == RS_OK) {
@@ -1422,6 +1481,7 @@ static w_job_t *w_job_new(rs_worker_t *w, rs_queue_t *q, rs_qmsg_t *msg) {
 	w_job_t *j;
 
 	j = rs_calloc(1, sizeof(*j));
+	j->tag = W_TAG_JOB;
 	j->q = q;
 	if (rs_envelope_decode(val ? val : "", val ? len : 0, 0, &j->env, err,
 			       sizeof(err)) != RS_OK) {
@@ -1739,7 +1799,6 @@ rs_worker_t *rs_worker_new(const rs_conf_t *conf, char *errstr,
 	 * when the wall clock is set. */
 	pthread_condattr_init(&w->cattr);
 	pthread_condattr_setclock(&w->cattr, CLOCK_MONOTONIC);
-	pthread_mutex_init(&w->dlq_lock, NULL);
 	pthread_mutex_init(&w->collect_lock, NULL);
 	w->sched = rs_wsched_new();
 	w->start_tn[0] = w->start_tn[1] = -1;
@@ -2089,7 +2148,6 @@ void rs_worker_destroy(rs_worker_t *w) {
 	rs_free(w->tenants);
 	rs_metrics_destroy(w->metrics);
 	rs_wsched_destroy(w->sched);
-	pthread_mutex_destroy(&w->dlq_lock);
 	pthread_condattr_destroy(&w->cattr);
 	pthread_mutex_destroy(&w->collect_lock);
 	pthread_mutex_destroy(&w->lock);

@@ -123,6 +123,11 @@ static void test_backoff(void **state) {
 	assert_int_equal(rs_http_backoff_ms(60, 100, 30000, fixed_rand, &v),
 			 30000);
 	assert_int_equal(rs_http_backoff_ms(1, 0, 30000, fixed_rand, &v), 0);
+	/* No random source: no jitter, the cap itself (the worker's DLQ
+	 * resend passed NULL and crashed calling it). */
+	assert_int_equal(rs_http_backoff_ms(0, 200, 5000, NULL, NULL), 200);
+	assert_int_equal(rs_http_backoff_ms(3, 200, 5000, NULL, NULL), 1600);
+	assert_int_equal(rs_http_backoff_ms(9, 200, 5000, NULL, NULL), 5000);
 
 	/* Decorrelated: within [base, min(max, 3 * prev)]. */
 	v = UINT64_MAX;

@@ -241,6 +241,7 @@ uint64_t rs_http_rand_seed(void);
  * @brief Exponential backoff with full jitter:
  *        uniform in [0, min(max_ms, base_ms * 2^attempt)].
  * @param attempt 0 for the first retry.
+ * @param rnd the random source, or NULL for no jitter (the upper bound).
  */
 int64_t rs_http_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms,
 			   rs_http_rand_cb_t *rnd, void *opaque);
