@@ -32,7 +32,8 @@
  * tenants' configuration and, in "rss", as the slow target.  Environment:
  * RS_KAFKA_BROKERS (required), RS_BENCH_JOBS, RS_BENCH_THREADS (worker
  * threads, default 8), RS_BENCH_DIR (scratch directory, default /tmp),
- * RS_BENCH_X (extra settings, ';'-separated).
+ * RS_BENCH_X (extra settings, ';'-separated), RS_BENCH_FAULT (rss: an extra
+ * simulator rule, matched before the latency rule).
  */
 #include "rs/rs_base.h"
 #include "rs/rs_conf.h"
@@ -374,6 +375,12 @@ static int bench_rss(void) {
 	}
 	setup(&b, "rss", 4);
 	produce(&b, false);
+	/* An extra simulator rule, matched before the latency rule (e.g.
+	 * 503s with a long Retry-After, to fill the retry window too). */
+	if (getenv("RS_BENCH_FAULT") &&
+	    rs_sim_faults_push(b.sim, getenv("RS_BENCH_FAULT"), err,
+			       sizeof(err)) != RS_OK)
+		die("RS_BENCH_FAULT: %s", err);
 	rs_snprintf(rule, sizeof(rule),
 		    "{\"path\":\"/graph*\",\"latency\":{\"min_ms\":%ld,"
 		    "\"max_ms\":%ld}}",

@@ -150,13 +150,14 @@ static const rs_conf_prop_t global_props[] = {
 	  "Retry delays up to this are waited out in the worker; longer ones "
 	  "go through the retry topic."),
 	G("worker.retry_max_held", RS_CONF_T_INT, worker.retry_max_held, 1,
-	  5000, "1000", NULL, 0,
+	  2000, "1000", NULL, 0,
 	  "Jobs read back from the retry topic and waiting for their due time "
 	  "in one worker; beyond this they stay in the topic (bounded memory "
 	  "for long delays). Shared out among tenants: one holding its share "
 	  "sends further records back to the topic (docs/worker.md). Held on "
-	  "top of worker.max_in_flight at the same cost per job: both at their "
-	  "maximum stay near 210 MB."),
+	  "top of worker.max_in_flight, at about 16 KB each (a held retry "
+	  "record keeps its fetch buffer): both at their maximum measured "
+	  "212 MB (bench/worker-bench rss)."),
 	G("worker.shutdown_timeout", RS_CONF_T_DURATION,
 	  worker.shutdown_timeout_ms, SEC, 10 * MIN, "30s", NULL, 0,
 	  "On SIGTERM, time given to in-flight jobs before they are released."),

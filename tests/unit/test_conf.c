@@ -312,7 +312,7 @@ static void test_overrides(void **state) {
 				     "tenant.acme.id=other",
 				     /* Memory bounds (G6): above the maximum. */
 				     "worker.max_in_flight=100000",
-				     "worker.retry_max_held=5001"};
+				     "worker.retry_max_held=2001"};
 		conf = load1(NULL, t, bad, RS_ARRAY_SIZE(bad), err,
 			     sizeof(err));
 		assert_null(conf);
@@ -327,13 +327,13 @@ static void test_overrides(void **state) {
 		assert_non_null(strstr(err, "tenant.id: cannot be overridden"));
 		assert_non_null(strstr(err, "-X: worker.max_in_flight: 100000 "
 					    "is out of range 1..30000"));
-		assert_non_null(strstr(err, "-X: worker.retry_max_held: 5001 "
-					    "is out of range 1..5000"));
+		assert_non_null(strstr(err, "-X: worker.retry_max_held: 2001 "
+					    "is out of range 1..2000"));
 	}
 	/* The maxima themselves are accepted. */
 	{
 		const char *top[] = {"worker.max_in_flight=30000",
-				     "worker.retry_max_held=5000"};
+				     "worker.retry_max_held=2000"};
 		conf = load1(NULL, t, top, RS_ARRAY_SIZE(top), err,
 			     sizeof(err));
 		if (!conf)
@@ -341,7 +341,7 @@ static void test_overrides(void **state) {
 		assert_int_equal(rs_conf_global(conf)->worker.max_in_flight,
 				 30000);
 		assert_int_equal(rs_conf_global(conf)->worker.retry_max_held,
-				 5000);
+				 2000);
 		rs_conf_destroy(conf);
 	}
 	rs_free(t);
