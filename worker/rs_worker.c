@@ -321,7 +321,6 @@ static bool w_cycle_spent_locked(rs_worker_t *w) {
 }
 
 /* Marks the job's message done (offset may advance) and frees the job. */
-
 static void w_job_done(rs_worker_t *w, w_job_t *j) {
 	w_job_uncount(w, j);
 	if (j->msg)
@@ -1356,17 +1355,6 @@ static void w_hold(rs_worker_t *w, w_job_t *j, bool arrival) {
 }
 
 /*
- * Guarantee 3 under a backlog: a tenant that already holds its share of
- * worker.max_in_flight (a quarter) does not get more of the shared slots
- * while it is inside a Retry-After pause, or while the slots are nearly
- * all taken.  Its new arrivals go straight to the retry topic (due when
- * the pause ends, or at once), and their jobs-topic messages are finished
- * once that record is stored (w_on_delivery), so the other tenants keep
- * the slots.  The retry consumer hands them back within its own bound;
- * per-key order and supersede hold because they meet the same scheduler.
- * @returns true when the job was taken over.
- */
-/*
  * The retry consumer's window (worker.retry_max_held messages not yet
  * finished) is one FIFO read across all tenants: a tenant whose overflow
  * or backoff filled it would hold back every other tenant's retry records
@@ -1399,12 +1387,24 @@ static bool w_recycle_due_locked(rs_worker_t *w, const w_tenant_t *t,
 	return true;
 }
 
+/*
+ * Guarantee 3 under a backlog: a tenant that already holds its share of
+ * worker.max_in_flight (a quarter) does not get more of the shared slots
+ * while it is inside a Retry-After pause, or while the slots are nearly
+ * all taken.  Its new arrivals go straight to the retry topic (due when
+ * the pause ends, or at once), and their jobs-topic messages are finished
+ * once that record is stored (w_on_delivery), so the other tenants keep
+ * the slots.  The retry consumer hands them back within its own bound;
+ * per-key order and supersede hold because they meet the same scheduler.
+ * @returns true when the job was taken over.
+ */
 /* The condition (under w->lock): over its share, and either paused, or
  * another tenant active (started a job within W_ACTIVE_MS), or the shared
  * slots nearly gone: the overflow waits in the retry topic, due at the
  * pause's end (*wait_ms) or at once.  So a burst of one healthy tenant
  * never holds the window while others have work: their messages behind
- * it in the partitions are read at once (0401 with RS_IT_0401_BURST). */
+ * it in the partitions are read at once (0401 with RS_IT_0401_BURST).
+ * Arrivals from the retry topic follow w_recycle_due_locked instead. */
 static bool w_defer_due_locked(rs_worker_t *w, const w_job_t *j,
 			       int64_t *wait_ms) {
 	int share = RS_MAX(w->g->worker.max_in_flight / 4, 1);
